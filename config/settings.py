@@ -195,15 +195,11 @@ class Settings(BaseSettings):
 def _contradictions(s: Settings) -> list[str]:
     out: list[str] = []
     if s.DAILY_BUDGET_MIN > s.DAILY_BUDGET_MAX:
-        out.append(
-            f"DAILY_BUDGET_MIN={s.DAILY_BUDGET_MIN} > DAILY_BUDGET_MAX={s.DAILY_BUDGET_MAX}"
-        )
+        out.append(f"DAILY_BUDGET_MIN={s.DAILY_BUDGET_MIN} > DAILY_BUDGET_MAX={s.DAILY_BUDGET_MAX}")
     if s.DAILY_BUDGET_MAX > s.DAILY_LIMIT:
         out.append(f"DAILY_BUDGET_MAX={s.DAILY_BUDGET_MAX} > DAILY_LIMIT={s.DAILY_LIMIT}")
     if s.WEEKLY_BUDGET_TARGET > s.WEEKLY_LIMIT:
-        out.append(
-            f"WEEKLY_BUDGET_TARGET={s.WEEKLY_BUDGET_TARGET} > WEEKLY_LIMIT={s.WEEKLY_LIMIT}"
-        )
+        out.append(f"WEEKLY_BUDGET_TARGET={s.WEEKLY_BUDGET_TARGET} > WEEKLY_LIMIT={s.WEEKLY_LIMIT}")
     if s.DAILY_BUDGET_MIN <= s.DAILY_BUDGET_MAX and not (
         7 * s.DAILY_BUDGET_MIN <= s.WEEKLY_BUDGET_TARGET <= 7 * s.DAILY_BUDGET_MAX
     ):

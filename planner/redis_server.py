@@ -93,7 +93,7 @@ class RedisProcess:
 
     def start(self, timeout_s: float = 10.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(  # noqa: S603 - argv built from our own values
+        self.process = subprocess.Popen(
             self.argv(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         self.wait_ready(timeout_s)

@@ -263,21 +263,21 @@ def _fill_seed_gaps(data: dict[str, Any], account: str | None) -> dict[str, Any]
     if not isinstance(days, dict):
         return out
     new_days: dict[str, Any] = {}
-    for key, day in days.items():
-        if not isinstance(day, dict):
-            new_days[key] = day
+    for key, raw_day in days.items():
+        if not isinstance(raw_day, dict):
+            new_days[key] = raw_day
             continue
-        day = dict(day)
+        day = dict(raw_day)
         day.pop("completed", None)  # derived from the statuses
         day.setdefault("date", key)
         engagements = day.get("engagements")
         if isinstance(engagements, list):
-            filled = []
-            for index, item in enumerate(engagements):
-                if isinstance(item, dict):
-                    item = _fill_engagement(dict(item), acct, key, index, tz)
-                filled.append(item)
-            day["engagements"] = filled
+            day["engagements"] = [
+                _fill_engagement(dict(item), acct, key, index, tz)
+                if isinstance(item, dict)
+                else item
+                for index, item in enumerate(engagements)
+            ]
         new_days[key] = day
     out["days"] = new_days
     return out
