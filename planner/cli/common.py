@@ -1,0 +1,74 @@
+"""What every command shares: the context object, options, and turning errors into exits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from config.settings import Settings, SettingsError, load_settings
+
+# Exit codes: 0 ok, 1 "not healthy" / nothing to do, 2 bad input, 3 store unavailable.
+EXIT_BAD_INPUT = 2
+EXIT_UNAVAILABLE = 3
+
+AccountOption = Annotated[
+    str, typer.Option("--account", "-a", help="Account to act on.", show_default=True)
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+
+err_console = Console(stderr=True)
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+@dataclass
+class AppContext:
+    env_file: Path | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                if self.env_file is not None:
+                    self._settings = load_settings(_env_file=self.env_file)
+                else:
+                    self._settings = load_settings()
+            except SettingsError as exc:
+                fail(str(exc))
+        return self._settings
+
+
+def obj(ctx: typer.Context) -> AppContext:
+    value = ctx.obj
+    if not isinstance(value, AppContext):  # a command called without the root callback
+        value = AppContext()
+        ctx.obj = value
+    return value
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Bad input of any kind becomes one clear line and a non-zero exit."""
+    from planner.sources.errors import SourceError  # noqa: PLC0415
+    from planner.weekly_plan import PlanError  # noqa: PLC0415
+
+    try:
+        yield
+    except SourceError as exc:
+        if exc.problems:
+            from planner.sources import format_problems  # noqa: PLC0415
+
+            err_console.print(format_problems(exc.problems, title="rows refused"))
+        fail(str(exc))
+    except (PlanError, SettingsError) as exc:
+        fail(str(exc))

@@ -1,0 +1,119 @@
+"""Planning commands: ``generate-week`` (and, with a store, ``show-plan``)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from config.settings import Settings
+from planner.cli.app import app
+from planner.cli.common import AccountOption, JsonOption, fail, obj, translated_errors
+from planner.cli.source_options import SheetOption, StrictOption, WorksheetOption, load_profiles
+from planner.weekly_plan import parse_iso_week, validate_account, week_monday
+
+ProfilesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--profiles", help="Profiles CSV (default: PROFILES_PATH, else examples/profiles.csv)."
+    ),
+]
+WeekOption = Annotated[
+    str | None,
+    typer.Option("--week", help="ISO week (e.g. 2026-W07), 'this' or 'next' (default: this week)."),
+]
+SeedOption = Annotated[
+    int | None,
+    typer.Option("--seed", help="Random seed; the same seed and inputs give the same plan."),
+]
+
+
+@app.command("generate-week")
+def generate_week(
+    ctx: typer.Context,
+    account: AccountOption = "default",
+    profiles: ProfilesOption = None,
+    sheet: SheetOption = None,
+    worksheet: WorksheetOption = None,
+    strict: StrictOption = False,
+    week: WeekOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a stored week even if slots already ran.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan; store and enqueue nothing.")
+    ] = False,
+    as_json: JsonOption = False,
+    seed: SeedOption = None,
+) -> None:
+    """Plan a week: daily budgets, slot times, and a tentative profile for every slot."""
+    import numpy as np  # noqa: PLC0415 - keep --help fast
+
+    from planner.clock import system_clock  # noqa: PLC0415
+    from planner.render import render_plan  # noqa: PLC0415
+    from planner.week import build_week  # noqa: PLC0415
+
+    settings = obj(ctx).settings
+    now = system_clock()
+    with translated_errors():
+        validate_account(account)
+        week_start = resolve_week(week, now, settings)
+        loaded = load_profiles(
+            settings, now, profiles=profiles, sheet=sheet, worksheet=worksheet, strict=strict
+        )
+    if week_start is not None and week_start < this_monday(now, settings):
+        fail(f"--week {week}: that week is over; plan this week or a later one")
+    if not dry_run:
+        fail("storing a plan needs the Redis store; use --dry-run for a preview", 2)
+    rng = np.random.default_rng(seed)
+    plan, report = build_week(
+        account=account,
+        profiles=loaded.profiles,
+        ledger={},
+        now=now,
+        settings=settings,
+        rng=rng,
+        week_start=week_start,
+    )
+    if as_json:
+        typer.echo(json.dumps(plan.to_json(), indent=2))
+        return
+    console = Console()
+    render_plan(
+        console,
+        plan,
+        start_min=minutes_of_day(settings.OPERATING_START),
+        end_min=minutes_of_day(settings.OPERATING_END),
+    )
+    if report.feasibility is not None and not report.feasibility.feasible:
+        console.print(f"[bold yellow]warning:[/] {report.feasibility.message}")
+    if report.shortfall:
+        console.print(
+            f"[bold yellow]warning:[/] {report.shortfall} picks needed to meet deadlines "
+            "did not fit the budget"
+        )
+    console.print(
+        f"[dim]dry run: nothing stored · forced picks {report.forced} · "
+        f"{len(loaded.profiles)} profiles from {loaded.source}[/]"
+    )
+
+
+def resolve_week(label: str | None, now: datetime, settings: Settings) -> date | None:
+    """``None``/``this`` -> this week (planned from now on), ``next``, or an ISO week label."""
+    if label is None or label == "this":
+        return None
+    if label == "next":
+        return this_monday(now, settings) + timedelta(days=7)
+    return parse_iso_week(label)
+
+
+def minutes_of_day(t: time) -> int:
+    return t.hour * 60 + t.minute
+
+
+def this_monday(now: datetime, settings: Settings) -> date:
+    return week_monday(now.astimezone(settings.tz).date())

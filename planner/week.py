@@ -1,0 +1,285 @@
+"""Week assembly and the daily ``revise``: budgets and times fixed weekly, profiles bound late.
+
+``build_week`` samples the budgets and slot times of the remaining days of a week and fills
+every slot with a tentative profile. ``revise`` re-fills the slots that have not run yet
+from the live coverage ledger; executed slots never change. Both are pure: plain data in,
+plain data out, an injected ``numpy.random.Generator`` and ``now``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import numpy as np
+
+from config.settings import Settings
+from planner.assignment import Coverage, DayAssignment, DayOfFn, OpenDay, assign_days
+from planner.budgets import sample_daily_budgets
+from planner.clock import ensure_aware_utc
+from planner.feasibility import FeasibilityReport, check_feasibility
+from planner.ledger import LedgerEntry, in_cooldown
+from planner.profiles import Profile, profile_key
+from planner.scoring import Pick
+from planner.timing import capacity, day_window, local_hhmm, sample_day_times
+from planner.weekly_plan import (
+    DailySlot,
+    ScheduledEngagement,
+    Status,
+    WeeklyPlan,
+    slot_id_for,
+    week_monday,
+)
+
+REBOUND_FIELDS = ("linkedin_url", "name", "priority_score", "days_since_last_like", "forced")
+"""What ``revise`` may change in an open slot; its time and identity stay."""
+
+# A slot needs a moment to be enqueued and picked up; never plan one closer to now.
+PLANNING_LEAD = timedelta(minutes=2)
+
+
+@dataclass
+class PlanReport:
+    """What planning found out besides the plan: numbers a person should see."""
+
+    feasibility: FeasibilityReport | None = None
+    forced: int = 0
+    shortfall: int = 0  # picks that had to happen to meet a deadline but did not fit
+    budget_shortfall: int = 0  # budget that could not be placed within the caps
+    unfilled_slots: int = 0  # slots with no eligible profile
+    unreachable: list[str] = field(default_factory=list)  # keys in cooldown
+    rebound: int = 0  # revise: open slots whose profile changed
+
+
+def day_of_fn(settings: Settings) -> DayOfFn:
+    tz = settings.tz
+    return lambda instant: instant.astimezone(tz).date()
+
+
+def planning_days(week_start: date, now: datetime, settings: Settings) -> list[date]:
+    """The days of the week still worth planning: today only if its window is not over."""
+    today = now.astimezone(settings.tz).date()
+    days = [week_start + timedelta(days=i) for i in range(7)]
+    return [
+        d
+        for d in days
+        if d > today or (d == today and capacity(d, settings, not_before=now + PLANNING_LEAD) > 0)
+    ]
+
+
+def remaining_target(n_days: int, used_this_week: int, settings: Settings) -> int:
+    """Pro-rated share of the weekly target for ``n_days``, never past what the week has left."""
+    prorated = round(settings.WEEKLY_BUDGET_TARGET * n_days / 7)
+    return max(0, min(prorated, settings.WEEKLY_BUDGET_TARGET - used_this_week))
+
+
+def build_week(
+    *,
+    account: str,
+    profiles: Sequence[Profile],
+    ledger: Mapping[str, LedgerEntry],
+    now: datetime,
+    settings: Settings,
+    rng: np.random.Generator,
+    week_start: date | None = None,
+    used_this_week: int = 0,
+) -> tuple[WeeklyPlan, PlanReport]:
+    """Plan the rest of the week containing ``now`` (or the week of ``week_start``)."""
+    now = ensure_aware_utc(now, what="now")
+    monday = week_start or week_monday(now.astimezone(settings.tz).date())
+    days = planning_days(monday, now, settings)
+    report = PlanReport()
+    not_before = now + PLANNING_LEAD
+    caps = [capacity(d, settings, not_before=not_before) for d in days]
+    target = remaining_target(len(days), used_this_week, settings)
+    draw = sample_daily_budgets(rng, len(days), target, settings, day_caps=caps)
+    report.budget_shortfall = draw.shortfall
+    instants = [
+        sample_day_times(rng, budget, d, settings, not_before=not_before)
+        for d, budget in zip(days, draw.budgets, strict=True)
+    ]
+    open_days = [
+        OpenDay(d, times, _day_start(d, settings, not_before))
+        for d, times in zip(days, instants, strict=True)
+    ]
+    coverage = Coverage.from_ledger(profiles, ledger)
+    report.feasibility = _feasibility(coverage, days, draw.budgets, now, settings)
+    assignments = assign_days(
+        open_days, coverage, settings=settings, rng=rng, day_of=day_of_fn(settings)
+    )
+    plan_days: dict[str, DailySlot] = {}
+    for i, (open_day, assigned) in enumerate(zip(open_days, assignments, strict=True)):
+        engagements = [
+            _engagement(
+                slot_id_for(account, open_day.day, index),
+                index,
+                instant,
+                pick=pick,
+                coverage=coverage,
+                settings=settings,
+            )
+            for index, (instant, pick) in enumerate(
+                zip(open_day.instants, assigned.picks, strict=True)
+            )
+        ]
+        plan_days[open_day.day.isoformat()] = DailySlot(
+            date=open_day.day,
+            budget=draw.budgets[i],
+            engagements=engagements,
+            is_burst_day=draw.burst[i],
+            is_light_day=draw.light[i],
+        )
+    _tally(report, assignments, coverage, now)
+    plan = WeeklyPlan(
+        account=account,
+        timezone=settings.TIMEZONE,
+        week_start=monday,
+        week_number=monday.isocalendar()[1],
+        created_at=now,
+        days=plan_days,
+    )
+    return plan, report
+
+
+def revise(
+    plan: WeeklyPlan,
+    *,
+    profiles: Sequence[Profile],
+    ledger: Mapping[str, LedgerEntry],
+    now: datetime,
+    settings: Settings,
+    rng: np.random.Generator,
+) -> tuple[WeeklyPlan, PlanReport]:
+    """Re-bind the open (pending) slots of today..Sunday from the live ledger.
+
+    Executed or in-flight slots are never touched; a profile attempted or in flight today
+    is not picked again today.
+    """
+    now = ensure_aware_utc(now, what="now")
+    today = now.astimezone(settings.tz).date()
+    report = PlanReport()
+    coverage = Coverage.from_ledger(profiles, ledger)
+    day_of = day_of_fn(settings)
+    busy_today = frozenset(
+        profile_key(e.linkedin_url)
+        for e in plan.slots()
+        if e.linkedin_url and not e.is_open and day_of(e.scheduled_at) == today
+    )
+    for e in plan.slots():  # in-flight actions count as engaged for the projection
+        if (
+            e.status is Status.CLAIMED
+            and e.linkedin_url
+            and profile_key(e.linkedin_url) in coverage.profiles
+        ):
+            coverage.projected[profile_key(e.linkedin_url)] = e.scheduled_at
+    open_days: list[OpenDay] = []
+    open_slots: list[list[ScheduledEngagement]] = []
+    for key in sorted(plan.days):
+        day = plan.days[key]
+        if day.date < today:
+            continue
+        slots = [e for e in day.engagements if e.is_open]
+        open_slots.append(slots)
+        blocked = busy_today if day.date == today else frozenset()
+        open_days.append(
+            OpenDay(
+                day.date,
+                [e.scheduled_at for e in slots],
+                _day_start(day.date, settings, now),
+                blocked,
+            )
+        )
+    assignments = assign_days(open_days, coverage, settings=settings, rng=rng, day_of=day_of)
+    rebound: dict[str, ScheduledEngagement] = {}
+    for slots, assigned in zip(open_slots, assignments, strict=True):
+        for slot, pick in zip(slots, assigned.picks, strict=True):
+            fresh = _engagement(
+                slot.slot_id,
+                slot.index,
+                slot.scheduled_at,
+                pick=pick,
+                coverage=coverage,
+                settings=settings,
+            )
+            if (slot.linkedin_url, slot.forced) != (fresh.linkedin_url, fresh.forced):
+                report.rebound += 1
+            rebound[slot.slot_id] = slot.model_copy(
+                update={name: getattr(fresh, name) for name in REBOUND_FIELDS}
+            )
+    # Shallow copies: untouched slots are shared with the old plan, which nobody mutates.
+    revised = plan.model_copy(
+        update={
+            "revision": plan.revision + 1,
+            "days": {
+                key: day.model_copy(
+                    update={"engagements": [rebound.get(e.slot_id, e) for e in day.engagements]}
+                )
+                for key, day in plan.days.items()
+            },
+        }
+    )
+    _tally(report, assignments, coverage, now)
+    return revised, report
+
+
+def _day_start(day: date, settings: Settings, not_before: datetime) -> datetime:
+    start, _ = day_window(day, settings)
+    return max(start, not_before)
+
+
+def _engagement(
+    slot_id: str,
+    index: int,
+    instant: datetime,
+    *,
+    pick: Pick | None,
+    coverage: Coverage,
+    settings: Settings,
+) -> ScheduledEngagement:
+    profile = coverage.profiles.get(pick.key) if pick else None
+    return ScheduledEngagement(
+        slot_id=slot_id,
+        index=index,
+        linkedin_url=profile.linkedin_url if profile else "",
+        name=profile.name if profile else "",
+        scheduled_time=local_hhmm(instant, settings),
+        scheduled_at=instant,
+        priority_score=round(pick.score, 3) if pick else 0.0,
+        days_since_last_like=round(pick.days_since, 2) if pick else 0.0,
+        forced=pick.forced if pick else False,
+    )
+
+
+def _tally(
+    report: PlanReport, assignments: Sequence[DayAssignment], coverage: Coverage, now: datetime
+) -> None:
+    report.forced = sum(a.forced for a in assignments)
+    report.shortfall = sum(a.shortfall for a in assignments)
+    report.unfilled_slots = sum(p is None for a in assignments for p in a.picks)
+    report.unreachable = sorted(
+        k for k in coverage.profiles if in_cooldown(coverage.ledger.get(k), now)
+    )
+
+
+def _feasibility(
+    coverage: Coverage,
+    days: Sequence[date],
+    budgets: Sequence[int],
+    now: datetime,
+    settings: Settings,
+) -> FeasibilityReport | None:
+    if not days:
+        return None
+    day_of = day_of_fn(settings)
+    deadlines = []
+    for key, profile in coverage.profiles.items():
+        if not profile.active or in_cooldown(coverage.ledger.get(key), now):
+            continue
+        when = coverage.done_at(key)
+        deadlines.append(
+            days[0]
+            if when is None
+            else day_of(when) + timedelta(days=settings.COVERAGE_GUARANTEE_DAYS)
+        )
+    return check_feasibility(deadlines, days[0], list(budgets), settings)
