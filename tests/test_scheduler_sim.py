@@ -125,7 +125,7 @@ def print_report(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, width=140)
     table = Table(title="Coverage: share of profile-days within N days of the last success")
     table.add_column("policy")
     for t in THRESHOLDS:

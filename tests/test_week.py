@@ -1,0 +1,271 @@
+"""Week assembly and revise: the late-binding contract on plain data."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
+
+from config.settings import Settings
+from planner.ledger import LedgerEntry, record_outcome
+from planner.profiles import Profile
+from planner.week import build_week, remaining_target, revise
+from planner.weekly_plan import Status, WeeklyPlan
+
+MONDAY_6 = datetime(2026, 2, 9, 6, 0, tzinfo=UTC)
+
+
+def make_profiles(n: int, now: datetime, rng: np.random.Generator) -> list[Profile]:
+    return [
+        Profile(
+            linkedin_url=f"https://example.com/in/p{i}",
+            name=f"P{i}",
+            last_engaged_at=now - timedelta(days=float(rng.uniform(0, 13))),
+        )
+        for i in range(n)
+    ]
+
+
+def week(settings: Settings, seed: int = 1, now: datetime = MONDAY_6, n: int = 100) -> WeeklyPlan:
+    rng = np.random.default_rng(seed)
+    profiles = make_profiles(n, now, np.random.default_rng(99))
+    plan, _ = build_week(
+        account="t", profiles=profiles, ledger={}, now=now, settings=settings, rng=rng
+    )
+    return plan
+
+
+def test_full_week_budgets_sum_to_target(settings: Settings) -> None:
+    """A week planned before Monday's window has 7 days whose budgets sum to the target (I6)."""
+    plan = week(settings)
+    assert len(plan.days) == 7
+    assert plan.total_budget == settings.WEEKLY_BUDGET_TARGET
+    for day in plan.days.values():
+        assert settings.DAILY_BUDGET_MIN <= day.budget <= settings.daily_cap
+        assert len(day.engagements) == day.budget
+
+
+def test_slots_respect_gap_hours_and_hourly_cap(settings: Settings) -> None:
+    """Every slot is inside the window, gaps hold, no 60 minutes hold more than the cap."""
+    plan = week(settings)
+    times = sorted(e.scheduled_at for e in plan.slots())
+    gap = timedelta(minutes=settings.TIMING_MIN_GAP_MINUTES)
+    assert all(b - a >= gap for a, b in itertools.pairwise(times))
+    h = settings.HOURLY_LIMIT
+    assert all(times[i] - times[i - h] >= timedelta(hours=1) for i in range(h, len(times)))
+    for t in times:
+        assert settings.OPERATING_START <= t.astimezone(settings.tz).time() < settings.OPERATING_END
+
+
+def test_no_profile_twice_a_day_nor_on_consecutive_days(settings: Settings) -> None:
+    """Forward projection: a profile planned on day d is not planned on d or d+1 again (I5)."""
+    plan = week(settings)
+    by_day = {
+        d.date: [e.linkedin_url for e in d.engagements if e.linkedin_url]
+        for d in plan.days.values()
+    }
+    for day, urls in by_day.items():
+        assert len(urls) == len(set(urls))
+        tomorrow = by_day.get(day + timedelta(days=1), [])
+        assert not set(urls) & set(tomorrow)
+
+
+def test_same_seed_same_plan(settings: Settings) -> None:
+    """The pure core is reproducible: same inputs and seed, same plan (I8)."""
+    assert week(settings, seed=5).to_json() == week(settings, seed=5).to_json()
+    assert week(settings, seed=5).to_json() != week(settings, seed=6).to_json()
+
+
+def test_midweek_start_is_prorated(settings: Settings) -> None:
+    """Started on Thursday morning, only Thursday..Sunday are planned, with 4/7 of the target."""
+    plan = week(settings, now=datetime(2026, 2, 12, 6, 0, tzinfo=UTC))
+    assert sorted(plan.days) == ["2026-02-12", "2026-02-13", "2026-02-14", "2026-02-15"]
+    assert plan.total_budget == round(80 * 4 / 7)
+
+
+def test_started_late_in_the_day_keeps_slots_ahead_of_now(settings: Settings) -> None:
+    """Planned at 15:00, today's slots all lie after now."""
+    now = datetime(2026, 2, 10, 15, 0, tzinfo=UTC)
+    plan = week(settings, now=now)
+    today = plan.days["2026-02-10"]
+    assert today.engagements
+    assert all(e.scheduled_at > now for e in today.engagements)
+
+
+@pytest.mark.parametrize(
+    ("n_days", "used", "expected"), [(7, 0, 80), (4, 0, 46), (4, 50, 30), (1, 80, 0)]
+)
+def test_remaining_target(settings: Settings, n_days: int, used: int, expected: int) -> None:
+    """The target is pro-rated to the days left and never exceeds what the week has left."""
+    assert remaining_target(n_days, used, settings) == expected
+
+
+def _execute_today(
+    plan: WeeklyPlan,
+    day: str,
+    outcome: Status,
+    ledger: dict[str, LedgerEntry],
+    settings: Settings,
+    count: int,
+) -> None:
+    from planner.profiles import profile_key
+
+    for e in plan.days[day].engagements[:count]:
+        e.status = outcome
+        key = profile_key(e.linkedin_url)
+        ledger[key] = record_outcome(ledger.get(key), outcome, e.scheduled_at, settings)
+
+
+def test_revise_never_touches_executed_slots(settings: Settings) -> None:
+    """Executed slots keep their profile and status; only pending ones are re-bound."""
+    plan = week(settings)
+    ledger: dict[str, LedgerEntry] = {}
+    _execute_today(plan, "2026-02-09", Status.FAILED, ledger, settings, 3)
+    before = [e.model_copy() for e in plan.days["2026-02-09"].engagements[:3]]
+    profiles = make_profiles(100, MONDAY_6, np.random.default_rng(99))
+    revised, _ = revise(
+        plan,
+        profiles=profiles,
+        ledger=ledger,
+        now=datetime(2026, 2, 9, 12, tzinfo=UTC),
+        settings=settings,
+        rng=np.random.default_rng(3),
+    )
+    assert revised.days["2026-02-09"].engagements[:3] == before
+    assert revised.revision == plan.revision + 1
+    assert [e.scheduled_at for e in revised.slots()] == [e.scheduled_at for e in plan.slots()]
+
+
+def test_revise_retries_a_failed_profile_on_a_later_day(settings: Settings) -> None:
+    """A failed Monday attempt is not repeated Monday, and may be picked again Tuesday."""
+    plan = week(settings)
+    ledger: dict[str, LedgerEntry] = {}
+    first = plan.days["2026-02-09"].engagements[0]
+    _execute_today(plan, "2026-02-09", Status.FAILED, ledger, settings, 1)
+    profiles = make_profiles(100, MONDAY_6, np.random.default_rng(99))
+    revised, _ = revise(
+        plan,
+        profiles=profiles,
+        ledger=ledger,
+        now=datetime(2026, 2, 9, 10, tzinfo=UTC),
+        settings=settings,
+        rng=np.random.default_rng(3),
+    )
+    monday = [e.linkedin_url for e in revised.days["2026-02-09"].engagements[1:]]
+    assert first.linkedin_url not in monday
+
+
+def test_revise_respects_yesterdays_success(settings: Settings) -> None:
+    """A profile done yesterday is not re-bound to any slot today (I5)."""
+    plan = week(settings)
+    ledger: dict[str, LedgerEntry] = {}
+    _execute_today(plan, "2026-02-09", Status.DONE, ledger, settings, 20)
+    done = {e.linkedin_url for e in plan.days["2026-02-09"].engagements if e.status is Status.DONE}
+    profiles = make_profiles(100, MONDAY_6, np.random.default_rng(99))
+    revised, _ = revise(
+        plan,
+        profiles=profiles,
+        ledger=ledger,
+        now=datetime(2026, 2, 10, 6, tzinfo=UTC),
+        settings=settings,
+        rng=np.random.default_rng(4),
+    )
+    tuesday = {e.linkedin_url for e in revised.days["2026-02-10"].engagements}
+    assert not done & tuesday
+
+
+def test_cooldown_profiles_are_reported_not_planned(settings: Settings) -> None:
+    """Profiles that keep answering no_posts cool down: reported, not planned until it ends."""
+    profiles = make_profiles(30, MONDAY_6, np.random.default_rng(1))
+    ledger: dict[str, LedgerEntry] = {}
+    cold = profiles[0].key
+    for k in range(settings.UNREACHABLE_AFTER_ATTEMPTS):
+        ledger[cold] = record_outcome(
+            ledger.get(cold), Status.NO_POSTS, MONDAY_6 - timedelta(days=3 - k), settings
+        )
+    plan, report = build_week(
+        account="t",
+        profiles=profiles,
+        ledger=ledger,
+        now=MONDAY_6,
+        settings=settings,
+        rng=np.random.default_rng(2),
+    )
+    assert cold in report.unreachable
+    until = ledger[cold].cooldown_until
+    assert until is not None
+    during = {e.linkedin_url for e in plan.slots() if e.scheduled_at < until}
+    assert profiles[0].linkedin_url not in during
+
+
+def test_infeasible_setup_is_reported_with_numbers(settings: Settings) -> None:
+    """200 overdue profiles at 80 a week: the report says how short the budget is."""
+    profiles = [
+        Profile(linkedin_url=f"https://example.com/in/x{i}", name=f"X{i}") for i in range(200)
+    ]
+    _, report = build_week(
+        account="t",
+        profiles=profiles,
+        ledger={},
+        now=MONDAY_6,
+        settings=settings,
+        rng=np.random.default_rng(2),
+    )
+    assert report.feasibility is not None and not report.feasibility.feasible
+    assert "200" in report.feasibility.message
+    assert report.shortfall > 0
+
+
+@pytest.mark.parametrize(
+    ("tz", "monday"),
+    [
+        ("Europe/Berlin", date(2026, 3, 23)),
+        ("Europe/Berlin", date(2026, 10, 19)),
+        ("America/New_York", date(2026, 3, 2)),
+        ("America/New_York", date(2026, 10, 26)),
+    ],
+)
+def test_dst_weeks_keep_local_hours(tz: str, monday: date) -> None:
+    """On weeks with a clock change every slot still lies inside local operating hours (I4)."""
+    s = Settings(_env_file=None, TIMEZONE=tz)  # type: ignore[call-arg]
+    now = datetime.combine(monday, datetime.min.time(), tzinfo=s.tz).astimezone(UTC)
+    plan = week(s, now=now)
+    assert len(plan.days) == 7
+    for e in plan.slots():
+        local = e.scheduled_at.astimezone(s.tz)
+        assert s.OPERATING_START <= local.time() < s.OPERATING_END
+        assert e.scheduled_time == f"{local:%H:%M}"
+
+
+@hyp_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    target=st.integers(35, 120),
+    hourly=st.integers(3, 10),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_budget_invariants_hold_across_settings(target: int, hourly: int, seed: int) -> None:
+    """I6 across random valid settings: sum exact, each day in bounds, no hour over the cap."""
+    s = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        WEEKLY_BUDGET_TARGET=target,
+        WEEKLY_LIMIT=max(target, 80),
+        HOURLY_LIMIT=hourly,
+        DAILY_BUDGET_MAX=min(20, hourly * 9),
+        DAILY_LIMIT=20,
+    )
+    plan = week(s, seed=seed, n=60)
+    assert plan.total_budget == target
+    counts = Counter(e.scheduled_at.astimezone(s.tz).date() for e in plan.slots())
+    for day in plan.days.values():
+        assert s.DAILY_BUDGET_MIN <= day.budget <= s.daily_cap
+        assert counts[day.date] == day.budget
+    times = sorted(e.scheduled_at for e in plan.slots())
+    assert all(
+        times[i] - times[i - hourly] >= timedelta(hours=1) for i in range(hourly, len(times))
+    )
