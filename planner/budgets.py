@@ -112,21 +112,24 @@ def _truncated_normal(
     u = rng.random(len(lo))
     lo_f = lo.astype(np.float64)
     hi_f = hi.astype(np.float64)
+    nearest: npt.NDArray[np.float64] = np.clip(np.full(len(lo), mean), lo_f, hi_f)
     if std <= 0:
-        flat: npt.NDArray[np.float64] = np.clip(np.full(len(lo), mean), lo_f, hi_f)
-        return flat
-    # Widen by half a unit so the rounded value is spread fairly over the end points.
-    a = (lo_f - 0.5 - mean) / std
-    b = (hi_f + 0.5 - mean) / std
-    # Inverting in the lower tail keeps precision when both bounds sit far above the mean.
-    flip = a > 0
-    a_t = np.where(flip, -b, a)
-    b_t = np.where(flip, -a, b)
-    pa = ndtr(a_t)
-    pb = ndtr(b_t)
-    z = ndtri(pa + u * (pb - pa))
-    z = np.where(flip, -z, z)
-    out: npt.NDArray[np.float64] = np.clip(mean + std * z, lo_f, hi_f)
+        return nearest
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        # Widen by half a unit so the rounded value is spread fairly over the end points.
+        a = (lo_f - 0.5 - mean) / std
+        b = (hi_f + 0.5 - mean) / std
+        # Inverting in the lower tail keeps precision when both bounds sit far above the mean.
+        flip = a > 0
+        a_t = np.where(flip, -b, a)
+        b_t = np.where(flip, -a, b)
+        pa = ndtr(a_t)
+        pb = ndtr(b_t)
+        z = ndtri(pa + u * (pb - pa))
+        x = mean + std * np.where(flip, -z, z)
+    # Bounds so far out in a tail that no probability mass is resolvable: the nearest bound.
+    x = np.where((pb > pa) & np.isfinite(x), x, nearest)
+    out: npt.NDArray[np.float64] = np.clip(x, lo_f, hi_f)
     return out
 
 

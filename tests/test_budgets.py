@@ -16,7 +16,7 @@ from planner.budgets import BudgetDraw, day_bounds, sample_daily_budgets
 
 
 def make_settings(**overrides: Any) -> Settings:
-    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **overrides)
 
 
 def assert_within_bounds(

@@ -27,7 +27,7 @@ WEEK = [11] * 13
 
 
 def make_settings(**overrides: Any) -> Settings:
-    return Settings(_env_file=None, **overrides)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **overrides)
 
 
 def cand(key: str, days_since: float, deadline_in: int | None = None) -> Candidate:
