@@ -289,8 +289,9 @@ def _fill_engagement(
     day = date.fromisoformat(day_key)
     item.setdefault("index", index)
     item.setdefault("slot_id", slot_id_for(account, day, int(item["index"])))
-    if "scheduled_at" not in item and isinstance(item.get("scheduled_time"), str):
-        local = datetime.combine(day, time.fromisoformat(item["scheduled_time"]), tzinfo=tz)
+    hhmm = item.get("scheduled_time")
+    if "scheduled_at" not in item and isinstance(hhmm, str) and re.fullmatch(r"\d{2}:\d{2}", hhmm):
+        local = datetime.combine(day, time.fromisoformat(hhmm), tzinfo=tz)
         item["scheduled_at"] = local.astimezone(UTC).isoformat()
     for key in ("claimed_at", "finished_at"):
         if key in item and item[key] is not None:
