@@ -38,11 +38,11 @@ DST_DAYS = [
 def make(**overrides: Any) -> Settings:
     """Settings with a budget small enough that any short window validates."""
     base: dict[str, Any] = {"DAILY_BUDGET_MIN": 0, "DAILY_BUDGET_MAX": 1, "WEEKLY_BUDGET_TARGET": 0}
-    return Settings(_env_file=None, **{**base, **overrides})  # type: ignore[call-arg]
+    return Settings(_env_file=None, **{**base, **overrides})
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, sec: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, sec, tzinfo=UTC)
 
 
 def check_rules(times: list[datetime], s: Settings, lower: datetime, upper: datetime) -> None:
@@ -230,7 +230,7 @@ def test_exact_regression(settings: Settings) -> None:
 def _inverse_cdf(s: Settings, u: np.ndarray) -> np.ndarray:
     a = s.OPERATING_START.hour * 60 + s.OPERATING_START.minute
     grid = np.linspace(a, a + s.window_minutes, 20_001)
-    return np.interp(u, intensity_cdf(s)(grid), grid)
+    return np.asarray(np.interp(u, intensity_cdf(s)(grid), grid), dtype=np.float64)
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin"])

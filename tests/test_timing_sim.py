@@ -63,7 +63,7 @@ def _cv(values: np.ndarray) -> float:
 
 def simulate(days: int = 1000, seed: int = 7, settings: Settings | None = None) -> SimResult:
     """Sample ``days`` days and measure them with checks independent of the sampler."""
-    s = settings or Settings(_env_file=None)  # type: ignore[call-arg]
+    s = settings or Settings(_env_file=None)
     tz = s.tz
     # Separate streams, so the baseline never shifts the sampled days.
     plan_seq, baseline_seq = np.random.SeedSequence(seed).spawn(2)
