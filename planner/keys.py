@@ -1,0 +1,129 @@
+"""Every Redis key the scheduler writes, one function each.
+
+All keys of an account carry the account as a hash tag, ``eng:{<account>}:...``, so one
+account's keys live in one Cluster slot and every Lua script touching them stays valid on
+Redis Cluster. Nothing else in the code base spells a key name.
+
+Encodings: instants are stored as ISO 8601 strings with an explicit ``+00:00`` offset in
+hash fields, and as epoch seconds (float) in sorted-set scores and guard values. Dates are
+``YYYY-MM-DD``. Key layout version: :data:`KEY_LAYOUT` (stored in every week's meta hash).
+
+===============================================  ======  ==========================================
+key                                              type    content, TTL
+===============================================  ======  ==========================================
+``eng:{a}:weeks``                                zset    week starts ``YYYY-MM-DD`` scored by the
+                                                         date's ordinal; no TTL
+``eng:{a}:week:<YYYY-MM-DD>``                    hash    plan meta: layout, schema_version,
+                                                         revision, account, timezone, week_start,
+                                                         week_number, created_at, days (JSON:
+                                                         budget and flags per day), settings (JSON
+                                                         snapshot); no TTL
+``eng:{a}:day:<YYYY-MM-DD>``                     zset    slot ids of that plan day scored by their
+                                                         UTC instant (epoch s); no TTL
+``eng:{a}:slot:<slot_id>``                       hash    one slot (see ``planner.store.codec``):
+                                                         v, account, week_start, date, index,
+                                                         profile, times, status, attempts, ...;
+                                                         no TTL
+``eng:{a}:ledger``                               hash    profile key -> LedgerEntry JSON; no TTL
+``eng:{a}:guard:hour``                           zset    reservation ids (slot ids) scored by the
+                                                         action instant (epoch s); trimmed to two
+                                                         horizons, TTL refreshed to the same
+``eng:{a}:guard:day:<YYYY-MM-DD>``               string  actions counted on that local date; TTL
+                                                         until the next local midnight + grace
+``eng:{a}:guard:week:<YYYY-Www>``                string  actions counted in that local ISO week;
+                                                         TTL until local Monday 00:00 + grace
+``eng:{a}:guard:last``                           string  newest recorded action instant (epoch s);
+                                                         TTL like the hour zset
+``eng:{a}:guard:res:<slot_id>``                  hash    one reservation: ``at`` (epoch s), ``day``
+                                                         and ``week`` (the counter keys it counted
+                                                         in); TTL like its week counter
+===============================================  ======  ==========================================
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from planner.weekly_plan import validate_account
+
+KEY_LAYOUT = 1
+"""Version of the layout above; a week meta hash with another value is refused."""
+
+PREFIX = "eng"
+_SLOT_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_ISO_WEEK_RE = re.compile(r"^\d{4}-W\d{2}$")
+
+
+def tag(account: str) -> str:
+    """``eng:{<account>}``: the prefix every key of ``account`` starts with."""
+    return f"{PREFIX}:{{{validate_account(account)}}}"
+
+
+def _slot_id(slot_id: str) -> str:
+    if not _SLOT_ID_RE.fullmatch(slot_id):
+        raise ValueError(f"slot id {slot_id!r} must match [A-Za-z0-9_-]+")
+    return slot_id
+
+
+# ---- plan ------------------------------------------------------------------------------
+
+
+def weeks(account: str) -> str:
+    """zset: the week starts of every stored plan of ``account``."""
+    return f"{tag(account)}:weeks"
+
+
+def week_meta(account: str, week_start: date) -> str:
+    """hash: the meta of the plan of the week starting ``week_start``."""
+    return f"{tag(account)}:week:{week_start.isoformat()}"
+
+
+def day_slots(account: str, day: date) -> str:
+    """zset: slot ids of ``day`` by UTC instant."""
+    return f"{tag(account)}:day:{day.isoformat()}"
+
+
+def slot(account: str, slot_id: str) -> str:
+    """hash: one slot."""
+    return f"{tag(account)}:slot:{_slot_id(slot_id)}"
+
+
+def ledger(account: str) -> str:
+    """hash: the coverage ledger, profile key -> LedgerEntry JSON."""
+    return f"{tag(account)}:ledger"
+
+
+# ---- guard -----------------------------------------------------------------------------
+
+
+def guard_hour(account: str) -> str:
+    """zset: reservations by instant, for the rolling hour and the minimum gap."""
+    return f"{tag(account)}:guard:hour"
+
+
+def guard_day(account: str, local_day: date) -> str:
+    """string counter: actions on the local calendar date ``local_day``."""
+    return f"{tag(account)}:guard:day:{local_day.isoformat()}"
+
+
+def guard_week(account: str, iso_week: str) -> str:
+    """string counter: actions in the local ISO week ``iso_week`` (``2026-W13``)."""
+    if not _ISO_WEEK_RE.fullmatch(iso_week):
+        raise ValueError(f"ISO week {iso_week!r} must look like 2026-W13")
+    return f"{tag(account)}:guard:week:{iso_week}"
+
+
+def guard_last(account: str) -> str:
+    """string: the newest recorded action instant (epoch seconds)."""
+    return f"{tag(account)}:guard:last"
+
+
+def guard_reservation(account: str, slot_id: str) -> str:
+    """hash: the windows one slot's reservation counted in."""
+    return f"{tag(account)}:guard:res:{_slot_id(slot_id)}"
+
+
+def account_pattern(account: str) -> str:
+    """A SCAN/KEYS pattern matching every key of ``account`` (for export and tests)."""
+    return f"{PREFIX}:{{{validate_account(account)}}}:*"

@@ -1,0 +1,27 @@
+-- slot_reschedule: move a slot to a new instant on its own day; it becomes pending again.
+--
+-- KEYS[1]  slot hash (eng:{acct}:slot:<id>)
+-- KEYS[2]  the slot's day zset (eng:{acct}:day:<YYYY-MM-DD>)
+-- ARGV[1]  expected current status ('pending', or 'claimed' to give a claim back)
+-- ARGV[2]  new instant: epoch seconds (the zset score)
+-- ARGV[3]  new scheduled_at: ISO 8601 instant with offset
+-- ARGV[4]  new scheduled_time: local HH:MM
+-- ARGV[5]  slot id (the zset member)
+-- ARGV[6]  the date the slot must belong to (YYYY-MM-DD)
+--
+-- Returns  1 moved;  0 not in the expected status: nothing changed;  -1 no such slot;
+--         -2 the slot belongs to another day: nothing changed
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return -1
+end
+local fields = redis.call('HMGET', KEYS[1], 'status', 'date')
+if fields[1] ~= ARGV[1] then
+  return 0
+end
+if fields[2] ~= ARGV[6] then
+  return -2
+end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
+redis.call('HSET', KEYS[1], 'status', 'pending', 'claimed_at', '',
+           'scheduled_at', ARGV[3], 'scheduled_time', ARGV[4])
+return 1
