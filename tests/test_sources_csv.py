@@ -170,10 +170,11 @@ def test_bom_crlf_quoted_newlines_and_unicode(tmp_path: Path) -> None:
         ("2026-02-01 10:15:30Z", datetime(2026, 2, 1, 10, 15, 30, tzinfo=UTC)),
         ("2026-02-01T10:15:00-05:00", datetime(2026, 2, 1, 15, 15, tzinfo=UTC)),
         ("2026-02-09", datetime(2026, 2, 9, tzinfo=UTC)),  # today counts, not future
+        ("2026-02-09T08:04:00Z", NOW),  # clock skew within FUTURE_TOLERANCE: now
     ],
 )
 def test_date_forms(tmp_path: Path, cell: str, expected: datetime) -> None:
-    """Date-only is 00:00 UTC; a naive time is UTC; an offset is converted."""
+    """Date-only is 00:00 UTC; a naive time is UTC; an offset is converted; skew is now."""
     path = write(tmp_path, f"url,last like\nhttps://x.com/in/a,{cell}\n")
     assert CsvSource(path).load(NOW).profiles[0].last_engaged_at == expected
 

@@ -171,22 +171,30 @@ class SheetsApi:
             except gspread.exceptions.SpreadsheetNotFound as exc:
                 raise self._refusal(what, HTTPStatus.NOT_FOUND, "not found") from exc
             except google_auth_errors.RefreshError as exc:
-                raise SheetsAuthError(
-                    f"{what}: Google refused the service-account token ({_first_line(exc)}); "
-                    "check that the key is current and the account is not disabled"
-                ) from exc
+                if not exc.retryable:
+                    raise SheetsAuthError(
+                        f"{what}: Google refused the service-account token "
+                        f"({_first_line(exc)}); check that the key is current and the "
+                        "account is not disabled"
+                    ) from exc
+                status, failure, retry_after = None, exc, 0.0  # token endpoint briefly down
             except (requests.RequestException, google_auth_errors.TransportError) as exc:
                 status, failure, retry_after = None, exc, 0.0
-            if attempt == self.retry.max_attempts:
-                code = f"HTTP {status}" if status else type(failure).__name__
-                raise SheetsUnavailableError(
-                    f"{what}: Google Sheets still failing ({code}) after {attempt} attempts; "
-                    "nothing was planned or written from it, try again later",
-                    status=status,
-                    attempts=attempt,
-                ) from failure
-            self._sleep(max(self.retry.delay_s(attempt, self._rng), retry_after))
+            self._wait_or_give_up(attempt, what, status, failure, retry_after)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _wait_or_give_up(
+        self, attempt: int, what: str, status: int | None, failure: Exception, retry_after: float
+    ) -> None:
+        if attempt == self.retry.max_attempts:
+            code = f"HTTP {status}" if status else type(failure).__name__
+            raise SheetsUnavailableError(
+                f"{what}: Google Sheets still failing ({code}) after {attempt} attempts; "
+                "nothing was planned or written from it, try again later",
+                status=status,
+                attempts=attempt,
+            ) from failure
+        self._sleep(max(self.retry.delay_s(attempt, self._rng), retry_after))
 
     def _refusal(self, what: str, status: int, message: str) -> SourceError:
         if status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):

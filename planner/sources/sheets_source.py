@@ -1,9 +1,12 @@
 """Profiles from a Google Sheets worksheet, and outcomes written back into it.
 
 Same columns and validation as the CSV source. The spreadsheet is named by key or URL,
-the worksheet by title (default: the first one). Values are read as the sheet displays
-them, so dates must be typed as ISO 8601 text (``2026-02-09``); a locale format such as
-``2/9/2026`` is reported as unparseable rather than guessed.
+the worksheet by title (default: the first one).
+
+Cells are read unformatted, so the sheet's locale cannot change their meaning: a real date
+cell (a serial number) becomes that day, 00:00 UTC, like a date-only CSV value; a
+date-time cell is read as wall time in the spreadsheet's time zone; ISO 8601 text works as
+in a CSV; a checkbox reads as TRUE / FALSE; numbers keep a dot as decimal separator.
 
 Every ``load`` reads the sheet afresh; a failure raises (nothing is planned from stale
 data). ``write_back`` re-reads the sheet, then sends one ``values:batchUpdate`` (RAW
@@ -17,16 +20,19 @@ import random
 import re
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import gspread
 from google.auth.credentials import Credentials
+from gspread.utils import DateTimeOption, ValueRenderOption
 
 from planner.clock import ensure_aware_utc
 from planner.sources.base import LoadResult, OutcomeUpdate
-from planner.sources.columns import ColumnMapping, resolve_columns
+from planner.sources.columns import DATE, ColumnMap, ColumnMapping, resolve_columns
 from planner.sources.errors import (
     EmptySourceError,
     SheetsError,
@@ -45,6 +51,7 @@ from planner.sources.validation import validate_records
 from planner.sources.writeback import CellWrite, plan_write_back
 
 _KEY = re.compile(r"[A-Za-z0-9_-]+")
+_SHEETS_EPOCH = datetime(1899, 12, 30)  # noqa: DTZ001 - serials are wall-clock days
 
 
 def spreadsheet_key(key_or_url: str) -> str:
@@ -122,22 +129,19 @@ class SheetsSource:
     def load(self, now: datetime, *, strict: bool = False) -> LoadResult:
         """Read and validate the worksheet; see ``ProfileSource.load``."""
         now = ensure_aware_utc(now, what="now")
-        ws = self._open()
-        values = self._values(ws)
-        columns = resolve_columns(values[0], self.columns)
-        data = ((i, cells) for i, cells in enumerate(values[1:], start=2))
-        return validate_records(data, columns, now, source=self.description, strict=strict)
+        table = self._table()
+        data = ((i, cells) for i, cells in enumerate(table.rows, start=2))
+        return validate_records(data, table.columns, now, source=self.description, strict=strict)
 
     def write_back(self, updates: Sequence[OutcomeUpdate]) -> None:
         """One batch update for all ``updates``; WriteBackError (keeping them) on failure."""
         if not updates:
             return
         try:
-            ws = self._open()
-            values = self._values(ws)
-            columns = resolve_columns(values[0], self.columns)
-            records = list(enumerate(values[1:], start=2))
-            plan = plan_write_back(values[0], records, columns, updates)
+            table = self._table()
+            ws = table.worksheet
+            records = list(enumerate(table.rows, start=2))
+            plan = plan_write_back(table.header, records, table.columns, updates)
             if not plan.writes:
                 return
             if plan.width > ws.col_count:
@@ -172,18 +176,18 @@ class SheetsSource:
             )
         return self._client
 
-    def _open(self) -> gspread.Worksheet:
+    def _open(self) -> tuple[gspread.Spreadsheet, gspread.Worksheet]:
         client = self._gspread()
         what = f"opening spreadsheet {self.key}"
         sheet = self.api.call(lambda: client.open_by_key(self.key), what=what)
         name = self.worksheet_name
         if name is None:
             try:
-                return self.api.call(lambda: sheet.get_worksheet(0), what=what)
+                return sheet, self.api.call(lambda: sheet.get_worksheet(0), what=what)
             except gspread.exceptions.WorksheetNotFound:
                 raise SheetsError(f"spreadsheet {self.key} has no worksheet") from None
         try:
-            return self.api.call(lambda: sheet.worksheet(name), what=what)
+            return sheet, self.api.call(lambda: sheet.worksheet(name), what=what)
         except gspread.exceptions.WorksheetNotFound:
             titles = [ws.title for ws in self.api.call(sheet.worksheets, what=what)]
             raise SheetsError(
@@ -191,12 +195,69 @@ class SheetsSource:
                 + ", ".join(repr(t) for t in titles)
             ) from None
 
-    def _values(self, ws: gspread.Worksheet) -> list[list[str]]:
-        raw: Any = self.api.call(ws.get_all_values, what=f"{self.description}: reading")
-        values = [["" if c is None else str(c) for c in row] for row in raw]
-        if not values or not any(c.strip() for c in values[0]):
+    def _table(self) -> _Table:
+        """The worksheet's cells as text, read afresh on every call (never stale)."""
+        sheet, ws = self._open()
+        raw: Any = self.api.call(
+            lambda: ws.get_all_values(
+                value_render_option=ValueRenderOption.unformatted,
+                date_time_render_option=DateTimeOption.serial_number,
+            ),
+            what=f"{self.description}: reading",
+        )
+        if not raw or not any(_text(c).strip() for c in raw[0]):
             raise EmptySourceError(f"{self.description} is empty: expected a header on row 1")
-        return values
+        header = [_text(c) for c in raw[0]]
+        columns = resolve_columns(header, self.columns)
+        date_col, zone = columns.get(DATE), _zone(sheet)
+        rows = [
+            [
+                _serial_to_iso(c, zone) if i == date_col and _is_number(c) else _text(c)
+                for i, c in enumerate(row)
+            ]
+            for row in raw[1:]
+        ]
+        return _Table(ws, header, rows, columns)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    worksheet: gspread.Worksheet
+    header: list[str]
+    rows: list[list[str]]  # data rows: the first is spreadsheet row 2
+    columns: ColumnMap
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _zone(sheet: gspread.Spreadsheet) -> ZoneInfo:
+    try:
+        return ZoneInfo(sheet.timezone)
+    except (KeyError, ValueError, ZoneInfoNotFoundError):
+        return ZoneInfo("UTC")
+
+
+def _serial_to_iso(serial: float, zone: ZoneInfo) -> str:
+    """A Sheets date serial (days since 1899-12-30) as ISO text ``parse_when`` reads."""
+    try:
+        moment = _SHEETS_EPOCH + timedelta(days=serial)
+    except OverflowError:
+        return str(serial)  # reported as an unparseable date
+    if float(serial).is_integer():
+        return moment.date().isoformat()  # a date cell: 00:00 UTC, as in a CSV
+    return moment.replace(tzinfo=zone).isoformat(timespec="seconds")
 
 
 def _batch_body(title: str, writes: Sequence[CellWrite]) -> dict[str, Any]:

@@ -9,7 +9,9 @@ stops the others from loading):
   are shown and neither silently wins).
 * Last engaged: a date column value wins over a days-since value on the same row. A date
   is ISO 8601: ``YYYY-MM-DD`` means 00:00 UTC that day; a date-time without offset is
-  read as UTC; one with an offset is converted to UTC. It must not be after ``now``.
+  read as UTC; one with an offset is converted to UTC. It must not be after ``now``; up
+  to FUTURE_TOLERANCE ahead counts as ``now`` (clock skew between the host that wrote an
+  outcome back and the one planning).
   Days-since is a non-negative decimal number (a dot, not a comma): ``now - days``.
   Both empty: never engaged as far as the source knows.
 * Active: yes/no, true/false, 1/0, y/n, on/off, x (ticked) or empty (= active). Inactive
@@ -31,6 +33,7 @@ from planner.sources.base import LoadResult, RowProblem
 from planner.sources.columns import ACTIVE, DATE, DAYS, NAME, URL, ColumnMap
 from planner.sources.errors import EmptySourceError, InvalidRowsError, NoValidRowsError
 
+FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_DAYS = 36_500.0  # a century; beyond it the value is a typo, and timedelta would overflow
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ].+")
@@ -148,25 +151,29 @@ def check_url(url: str) -> str | None:
     return None
 
 
-def parse_when(text: str, now: datetime) -> datetime:
-    """An ISO 8601 date or date-time as an aware UTC instant, not after ``now``."""
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 date or date-time as an aware UTC instant (see the module docstring)."""
     text = text.strip()
     try:
         if _ISO_DATE.fullmatch(text):
             day = date.fromisoformat(text)
-            when = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        elif _ISO_DATETIME.fullmatch(text):
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        if _ISO_DATETIME.fullmatch(text):
             when = datetime.fromisoformat(text)
-            when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-        else:
-            raise ValueError(text)
-    except ValueError:
-        raise ValueError(
-            "unparseable date: expected ISO 8601 YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]"
-        ) from None
-    if when > now:
+            return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except (ValueError, OverflowError):
+        pass
+    raise ValueError(
+        "unparseable date: expected ISO 8601 YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]"
+    )
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """``parse_instant``, refusing instants after ``now`` (beyond FUTURE_TOLERANCE)."""
+    when = parse_instant(text)
+    if when > now + FUTURE_TOLERANCE:
         raise ValueError(f"date in the future (now is {now.isoformat(timespec='minutes')})")
-    return when
+    return min(when, now)
 
 
 def parse_days(text: str) -> float:

@@ -20,13 +20,12 @@ from datetime import UTC, datetime
 from planner.profiles import profile_key
 from planner.sources.base import OutcomeUpdate
 from planner.sources.columns import DATE, OUTCOME, URL, ColumnMap
-from planner.sources.validation import check_url, parse_when
+from planner.sources.validation import check_url, parse_instant
 
 log = logging.getLogger(__name__)
 
 NEW_DATE_HEADER = "last_like_date"
 NEW_OUTCOME_HEADER = "last_outcome"
-_FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +122,6 @@ def _is_newer(instant: datetime, existing: str) -> bool:
     if not existing:
         return True
     try:
-        return instant > parse_when(existing, _FAR_FUTURE)
+        return instant > parse_instant(existing)
     except ValueError:
         return True  # an unreadable date is replaced by a good one
