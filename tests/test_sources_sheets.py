@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from google.oauth2.credentials import Credentials
 
 from config.settings import Settings
 from planner.sources import (
@@ -155,6 +156,8 @@ def test_worksheet_by_name_url_and_missing(
     assert [p.row for p in source.load(NOW).profiles] == [2]
     with pytest.raises(SheetsError, match="no worksheet 'Nope'; it has: 'Profiles', 'Other'"):
         make(fake, key_file, clock, worksheet="Nope").load(NOW)
+    with pytest.raises(SheetsError, match="not found \\(HTTP 404\\)"):
+        SheetsSource("unknown", credentials_file=key_file, api_base_url=fake.base_url).load(NOW)
 
 
 def test_empty_worksheet_is_refused(fake: FakeSheets, key_file: Path, clock: FakeTime) -> None:
@@ -183,6 +186,21 @@ def test_repeated_500s_give_a_clear_error_after_bounded_retries(
     for attempt, slept in enumerate(clock.sleeps, start=1):
         cap = 2.0 ** (attempt - 1)
         assert cap / 2 <= slept <= cap
+    assert len(clock.sleeps) == 4
+
+
+def test_unreachable_server_is_retried_then_reported(fake: FakeSheets, clock: FakeTime) -> None:
+    """Connection refused is transient: bounded retries, then SheetsUnavailableError."""
+    closed = fake.base_url
+    fake.stop()  # nothing listens on this port any more
+    source = SheetsSource(
+        KEY,
+        credentials=Credentials(token="t"),  # type: ignore[no-untyped-call]
+        api_base_url=closed,
+        sleep=clock.sleep,
+    )
+    with pytest.raises(SheetsUnavailableError, match=r"\(ConnectionError\) after 5 attempts"):
+        source.load(NOW)
     assert len(clock.sleeps) == 4
 
 

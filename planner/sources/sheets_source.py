@@ -11,7 +11,11 @@ in a CSV; a checkbox reads as TRUE / FALSE; numbers keep a dot as decimal separa
 Every ``load`` reads the sheet afresh; a failure raises (nothing is planned from stale
 data). ``write_back`` re-reads the sheet, then sends one ``values:batchUpdate`` (RAW
 values) for the whole flush, plus one resize beforehand when new columns do not fit the
-grid. Writes pass through a per-minute quota; 429 / 5xx are retried with backoff.
+grid. Writes pass through a per-minute quota; 429 / 5xx are retried with backoff, which
+is safe because both writes set absolute values (repeating one changes nothing).
+
+Known limit: the Sheets API has no conditional write, so a row inserted by hand between
+the re-read and the batch update (well under a second) would shift the target cells.
 """
 
 from __future__ import annotations
