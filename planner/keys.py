@@ -4,8 +4,9 @@ All keys of an account carry the account as a hash tag, ``eng:{<account>}:...``,
 account's keys live in one Cluster slot and every Lua script touching them stays valid on
 Redis Cluster. Nothing else in the code base spells a key name.
 
-Encodings: instants are stored as ISO 8601 strings with an explicit ``+00:00`` offset in
-hash fields, and as epoch seconds (float) in sorted-set scores and guard values. Dates are
+Encodings: plan instants are ISO 8601 strings with an explicit ``+00:00`` offset in hash
+fields and epoch seconds (float) as day zset scores; guard instants are integer epoch
+MICROseconds (exact in Lua's doubles, so window edges compare exactly). Dates are
 ``YYYY-MM-DD``. Key layout version: :data:`KEY_LAYOUT` (stored in every week's meta hash).
 
 ===============================================  ======  ==========================================
@@ -26,15 +27,18 @@ key                                              type    content, TTL
                                                          no TTL
 ``eng:{a}:ledger``                               hash    profile key -> LedgerEntry JSON; no TTL
 ``eng:{a}:guard:hour``                           zset    reservation ids (slot ids) scored by the
-                                                         action instant (epoch s); trimmed to two
-                                                         horizons, TTL refreshed to the same
+                                                         action instant (epoch MICROseconds);
+                                                         trimmed to 8 days behind the newest, TTL
+                                                         9 days, refreshed on every action
 ``eng:{a}:guard:day:<YYYY-MM-DD>``               string  actions counted on that local date; TTL
                                                          until the next local midnight + grace
 ``eng:{a}:guard:week:<YYYY-Www>``                string  actions counted in that local ISO week;
                                                          TTL until local Monday 00:00 + grace
-``eng:{a}:guard:last``                           string  newest recorded action instant (epoch s);
-                                                         TTL like the hour zset
-``eng:{a}:guard:res:<slot_id>``                  hash    one reservation: ``at`` (epoch s), ``day``
+``eng:{a}:guard:last``                           string  newest recorded action instant (epoch
+                                                         us); TTL like the hour zset
+``eng:{a}:guard:trimmed``                        string  hour zset entries older than this (epoch
+                                                         us) were trimmed; TTL like the hour zset
+``eng:{a}:guard:res:<slot_id>``                  hash    one reservation: ``at`` (epoch us), ``day``
                                                          and ``week`` (the counter keys it counted
                                                          in); TTL like its week counter
 ===============================================  ======  ==========================================
@@ -115,8 +119,13 @@ def guard_week(account: str, iso_week: str) -> str:
 
 
 def guard_last(account: str) -> str:
-    """string: the newest recorded action instant (epoch seconds)."""
+    """string: the newest recorded action instant (epoch microseconds)."""
     return f"{tag(account)}:guard:last"
+
+
+def guard_trimmed(account: str) -> str:
+    """string: the cut-off (epoch us) below which the hour zset was trimmed."""
+    return f"{tag(account)}:guard:trimmed"
 
 
 def guard_reservation(account: str, slot_id: str) -> str:
