@@ -41,6 +41,17 @@ key                                              type    content, TTL
 ``eng:{a}:guard:res:<slot_id>``                  hash    one reservation: ``at`` (epoch us), ``day``
                                                          and ``week`` (the counter keys it counted
                                                          in); TTL like its week counter
+``eng:{a}:profiles``                             hash    profile key -> Profile JSON: the profiles
+                                                         the current plan was made from (any worker
+                                                         host can revise without the source); no TTL
+``eng:{a}:jobs``                                 hash    slot id -> id of its current delayed job (a
+                                                         re-timed slot gets a new one); no TTL
+``eng:{a}:breaker``                              hash    ``failures`` (consecutive failed outcomes),
+                                                         ``paused_day`` (local date paused); no TTL
+``eng:{a}:outbox``                               list    outcome JSON waiting for write-back to the
+                                                         profile source; no TTL
+``eng:clock``                                    hash    demo only: real_origin, virtual_origin,
+                                                         speed of compressed time; no TTL
 ===============================================  ======  ==========================================
 """
 
@@ -136,3 +147,31 @@ def guard_reservation(account: str, slot_id: str) -> str:
 def account_pattern(account: str) -> str:
     """A SCAN/KEYS pattern matching every key of ``account`` (for export and tests)."""
     return f"{PREFIX}:{{{validate_account(account)}}}:*"
+
+
+# ---- execution -------------------------------------------------------------------------
+
+
+def profiles(account: str) -> str:
+    """hash: profile key -> Profile JSON, the snapshot the current plan was made from."""
+    return f"{tag(account)}:profiles"
+
+
+def slot_jobs(account: str) -> str:
+    """hash: slot id -> the id of its current delayed job."""
+    return f"{tag(account)}:jobs"
+
+
+def breaker(account: str) -> str:
+    """hash: the circuit breaker (consecutive failures, the local day it paused)."""
+    return f"{tag(account)}:breaker"
+
+
+def outbox(account: str) -> str:
+    """list: outcomes waiting to be written back into the profile source."""
+    return f"{tag(account)}:outbox"
+
+
+def clock() -> str:
+    """hash: the compressed-time map of a demo (one per Redis, not per account)."""
+    return f"{PREFIX}:clock"
