@@ -129,6 +129,8 @@ class Settings(BaseSettings):
     WEBHOOK_CONNECT_TIMEOUT_S: float = Field(5.0, gt=0)
     WEBHOOK_READ_TIMEOUT_S: float = Field(30.0, gt=0)
     BREAKER_THRESHOLD: PositiveInt = 5
+    DRY_RUN_MIX: dict[str, float] = Field(default_factory=dict)  # e.g. {"done": 0.8, "failed": 0.2}
+    DRY_RUN_SEED: int | None = None
 
     # ---- profile source -----------------------------------------------------------------
     PROFILES_PATH: Path | None = None

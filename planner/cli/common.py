@@ -6,12 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
+import redis
 import typer
 from rich.console import Console
 
 from config.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from planner.service import Live
 
 # Exit codes: 0 ok, 1 "not healthy" / nothing to do, 2 bad input, 3 store unavailable.
 EXIT_BAD_INPUT = 2
@@ -60,6 +64,7 @@ def obj(ctx: typer.Context) -> AppContext:
 def translated_errors() -> Iterator[None]:
     """Bad input of any kind becomes one clear line and a non-zero exit."""
     from planner.sources.errors import SourceError  # noqa: PLC0415
+    from planner.store import StoreError, StoreUnavailable  # noqa: PLC0415
     from planner.weekly_plan import PlanError  # noqa: PLC0415
 
     try:
@@ -72,3 +77,35 @@ def translated_errors() -> Iterator[None]:
         fail(str(exc))
     except (PlanError, SettingsError) as exc:
         fail(str(exc))
+    except StoreUnavailable as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def connect_redis(settings: Settings) -> redis.Redis:
+    """REDIS_URL, or the embedded server (started on first use); exit 3 if unreachable."""
+    from planner.embedded import connect  # noqa: PLC0415
+    from planner.redis_server import RedisServerError  # noqa: PLC0415
+
+    try:
+        client = connect(settings)
+        client.ping()
+    except RedisServerError as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    except redis.RedisError as exc:
+        where = settings.REDIS_URL or "the embedded server"
+        fail(f"Redis at {where} is unreachable: {exc}", EXIT_UNAVAILABLE)
+    return client
+
+
+def open_live(ctx: typer.Context, account: str) -> Live:
+    from planner.service import Live  # noqa: PLC0415
+    from planner.weekly_plan import PlanError, validate_account  # noqa: PLC0415
+
+    try:
+        validate_account(account)
+    except PlanError as exc:
+        fail(str(exc))
+    settings = obj(ctx).settings
+    return Live.connect(connect_redis(settings), settings, account)

@@ -5,16 +5,27 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from config.settings import Settings
 from planner.cli.app import app
-from planner.cli.common import AccountOption, JsonOption, fail, obj, translated_errors
+from planner.cli.common import (
+    AccountOption,
+    JsonOption,
+    fail,
+    obj,
+    open_live,
+    translated_errors,
+)
 from planner.cli.source_options import SheetOption, StrictOption, WorksheetOption, load_profiles
 from planner.weekly_plan import parse_iso_week, validate_account, week_monday
+
+if TYPE_CHECKING:
+    from planner.service import StoreOutcome
+    from planner.week import PlanReport
 
 ProfilesOption = Annotated[
     Path | None,
@@ -55,30 +66,39 @@ def generate_week(
 
     from planner.clock import system_clock  # noqa: PLC0415
     from planner.render import render_plan  # noqa: PLC0415
+    from planner.service import generate  # noqa: PLC0415
     from planner.week import build_week  # noqa: PLC0415
 
     settings = obj(ctx).settings
-    now = system_clock()
+    live = None if dry_run else open_live(ctx, account)
+    now = system_clock() if live is None else live.clock()
     with translated_errors():
         validate_account(account)
         week_start = resolve_week(week, now, settings)
+        if week_start is not None and week_start < this_monday(now, settings):
+            fail(f"--week {week}: that week is over; plan this week or a later one")
         loaded = load_profiles(
             settings, now, profiles=profiles, sheet=sheet, worksheet=worksheet, strict=strict
         )
-    if week_start is not None and week_start < this_monday(now, settings):
-        fail(f"--week {week}: that week is over; plan this week or a later one")
-    if not dry_run:
-        fail("storing a plan needs the Redis store; use --dry-run for a preview", 2)
-    rng = np.random.default_rng(seed)
-    plan, report = build_week(
-        account=account,
-        profiles=loaded.profiles,
-        ledger={},
-        now=now,
-        settings=settings,
-        rng=rng,
-        week_start=week_start,
-    )
+        rng = np.random.default_rng(seed)
+        report: PlanReport | None
+        if live is None:
+            plan, report = build_week(
+                account=account,
+                profiles=loaded.profiles,
+                ledger={},
+                now=now,
+                settings=settings,
+                rng=rng,
+                week_start=week_start,
+            )
+            action = "dry run: nothing stored"
+        else:
+            outcome = generate(
+                live, loaded.profiles, now=now, rng=rng, week_start=week_start, force=force
+            )
+            plan, report = outcome.plan, outcome.report
+            action = _describe(outcome)
     if as_json:
         typer.echo(json.dumps(plan.to_json(), indent=2))
         return
@@ -89,6 +109,21 @@ def generate_week(
         start_min=minutes_of_day(settings.OPERATING_START),
         end_min=minutes_of_day(settings.OPERATING_END),
     )
+    if report is not None:
+        _warn(console, report)
+    console.print(f"{action} · {len(loaded.profiles)} profiles from {loaded.source}")
+
+
+def _describe(outcome: StoreOutcome) -> str:
+    label = outcome.plan.label
+    if outcome.action == "exists":
+        healed = f"; re-enqueued {outcome.scheduled} missing jobs" if outcome.scheduled else ""
+        return f"week {label} already stored: unchanged (use --force to replace it){healed}"
+    replaced = f", cancelled {outcome.cancelled} old jobs" if outcome.action == "replaced" else ""
+    return f"week {label} {outcome.action}: {outcome.scheduled} jobs scheduled{replaced}"
+
+
+def _warn(console: Console, report: PlanReport) -> None:
     if report.feasibility is not None and not report.feasibility.feasible:
         console.print(f"[bold yellow]warning:[/] {report.feasibility.message}")
     if report.shortfall:
@@ -96,10 +131,15 @@ def generate_week(
             f"[bold yellow]warning:[/] {report.shortfall} picks needed to meet deadlines "
             "did not fit the budget"
         )
-    console.print(
-        f"[dim]dry run: nothing stored · forced picks {report.forced} · "
-        f"{len(loaded.profiles)} profiles from {loaded.source}[/]"
-    )
+    if report.budget_shortfall:
+        console.print(
+            f"[bold yellow]warning:[/] {report.budget_shortfall} actions of the weekly target "
+            "do not fit the remaining days' caps"
+        )
+    if report.unreachable:
+        console.print(
+            f"{len(report.unreachable)} profiles cooling down (unreachable) are not planned"
+        )
 
 
 def resolve_week(label: str | None, now: datetime, settings: Settings) -> date | None:

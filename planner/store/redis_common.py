@@ -55,3 +55,8 @@ def watch(pipe: Pipeline, *names: str) -> None:
 def as_fields(data: dict[str, str]) -> dict[Any, Any]:
     """A str -> str mapping as redis-py's (invariant) ``hset(mapping=...)`` type wants it."""
     return dict(data)
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as text (clients may or may not decode responses)."""
+    return value.decode() if isinstance(value, bytes) else value

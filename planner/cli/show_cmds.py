@@ -1,0 +1,119 @@
+"""Read-only commands: ``show-plan`` and ``status``."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from planner.cli.app import app
+from planner.cli.common import AccountOption, JsonOption, fail, open_live, translated_errors
+from planner.cli.plan_cmds import WeekOption, minutes_of_day, resolve_week, this_monday
+
+
+@app.command("show-plan")
+def show_plan(
+    ctx: typer.Context,
+    account: AccountOption = "default",
+    week: WeekOption = None,
+    day: Annotated[
+        str | None, typer.Option("--day", help="Show only this date (YYYY-MM-DD).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a stored week: budgets, when actions fall, and every slot with its status."""
+    from planner.render import render_plan  # noqa: PLC0415
+
+    live = open_live(ctx, account)
+    now = live.clock()
+    with translated_errors():
+        monday = resolve_week(week, now, live.settings) or this_monday(now, live.settings)
+        only = _parse_day(day) if day else None
+        plan = live.store.load_week(account, monday)
+    if plan is None:
+        fail(f"no plan stored for account {account!r}, week of {monday} (run generate-week)", 1)
+    if only is not None and only.isoformat() not in plan.days:
+        fail(f"--day {day}: not a planned day of week {plan.label}")
+    if as_json:
+        typer.echo(json.dumps(plan.to_json(), indent=2))
+        return
+    s = live.settings
+    render_plan(
+        Console(),
+        plan,
+        start_min=minutes_of_day(s.OPERATING_START),
+        end_min=minutes_of_day(s.OPERATING_END),
+        only_day=only,
+    )
+
+
+def _parse_day(text: str) -> date:
+    from planner.weekly_plan import PlanError  # noqa: PLC0415
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise PlanError(f"--day {text!r} is not a date (YYYY-MM-DD)") from exc
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context, account: AccountOption = "default", as_json: JsonOption = False
+) -> None:
+    """Counters against limits, plan progress, next slot, coverage. Exit 0 healthy, 1 not."""
+    from planner.status import gather  # noqa: PLC0415
+    from planner.store import StoreError  # noqa: PLC0415
+
+    live = open_live(ctx, account)
+    try:
+        info = gather(live)
+    except StoreError as exc:
+        fail(str(exc), 1)
+    if as_json:
+        typer.echo(json.dumps(info.to_json(), indent=2))
+    else:
+        _render_status(Console(), info.to_json())
+    raise typer.Exit(0 if info.healthy else 1)
+
+
+def _bar(used: int, limit: int, width: int = 24) -> Text:
+    filled = min(width, round(width * used / limit)) if limit else width
+    style = "red" if used >= limit else ("yellow" if used >= 0.8 * limit else "green")
+    return Text("█" * filled, style=style) + Text("░" * (width - filled), style="dim")
+
+
+def _render_status(console: Console, data: dict[str, Any]) -> None:
+    health = (
+        Text("healthy", style="bold green")
+        if data["healthy"]
+        else Text("attention", style="bold red")
+    )
+    console.print(Text(f"account {data['account']} · ") + health)
+    counters = Table(title="caps", show_header=False)
+    for name, c in data["counters"].items():
+        counters.add_row(name, _bar(c["used"], c["limit"]), f"{c['used']}/{c['limit']}")
+    console.print(counters)
+    plan = data["plan"]
+    if plan:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(plan["statuses"].items()))
+        console.print(
+            f"week {plan['week']}: {plan['executed']} of {plan['total_budget']} executed ({parts})"
+        )
+    nxt = data["next_slot"]
+    console.print(f"next slot: {nxt['local_time']} {nxt['profile']}" if nxt else "next slot: none")
+    cov = data["coverage"]
+    console.print(
+        f"coverage: {cov['profiles']} profiles, {len(cov['overdue'])} overdue, "
+        f"{len(cov['unreachable'])} unreachable (cooling down)"
+    )
+    if data["breaker"]["consecutive_failures"]:
+        console.print(f"consecutive failures: {data['breaker']['consecutive_failures']}")
+    if data["outbox_pending"]:
+        console.print(f"{data['outbox_pending']} outcomes waiting for write-back (run sync)")
+    for problem in data["problems"]:
+        console.print(f"[bold red]•[/] {problem}")
