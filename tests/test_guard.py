@@ -34,7 +34,7 @@ def make_settings(
     """Consistent settings around the caps under test (budgets shrunk to fit them)."""
     budget_max = min(20, daily, hourly)
     target = min(80, weekly, 7 * budget_max)
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None,
         HOURLY_LIMIT=hourly,
         DAILY_LIMIT=daily,

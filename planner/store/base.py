@@ -236,7 +236,7 @@ class PlanStore(Protocol):
         account: str,
         slot_id: str,
         new_instant: datetime,
-        scheduled_time: str,
+        scheduled_time: str | None = None,
         *,
         expected: Status = Status.PENDING,
     ) -> bool:
