@@ -50,6 +50,7 @@ key                                              type    content, TTL
                                                          ``paused_day`` (local date paused); no TTL
 ``eng:{a}:outbox``                               list    outcome JSON waiting for write-back to the
                                                          profile source; no TTL
+``eng:{a}:calls``                                hash    demo only: slot id -> handler calls; no TTL
 ``eng:clock``                                    hash    demo only: real_origin, virtual_origin,
                                                          speed of compressed time; no TTL
 ===============================================  ======  ==========================================
@@ -175,3 +176,8 @@ def outbox(account: str) -> str:
 def clock() -> str:
     """hash: the compressed-time map of a demo (one per Redis, not per account)."""
     return f"{PREFIX}:clock"
+
+
+def demo_calls(account: str) -> str:
+    """hash: slot id -> how many times the demo handler ran for it."""
+    return f"{tag(account)}:calls"
