@@ -225,6 +225,8 @@ def stop_at(data_dir: Path, timeout_s: float = 10.0) -> bool:
             client.shutdown()
         except redis.ConnectionError:
             pass  # the server closed the connection while exiting: expected
+        except redis.RedisError as exc:
+            raise RedisServerError(f"embedded redis-server refused SHUTDOWN: {exc}") from exc
         finally:
             client.close()
     elif current.pid is not None:

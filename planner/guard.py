@@ -27,6 +27,7 @@ import redis
 from config.settings import Settings
 from planner import keys, lua
 from planner.clock import ensure_aware_utc
+from planner.store.base import CorruptState
 from planner.store.redis_common import translate
 from planner.weekly_plan import iso_week_label, week_monday
 
@@ -202,23 +203,35 @@ class Guard:
         at = ensure_aware_utc(now) if now is not None else self.server_now()
         now_us = to_us(at)
         win = windows(at, self.tz)
+        day_key = keys.guard_day(self.account, win.local_day)
+        week_key = keys.guard_week(self.account, win.iso_week)
         with translate(self._hour_key):
             pipe = self._client.pipeline(transaction=True)
             pipe.zcount(self._hour_key, f"({now_us - WINDOW_S * 1_000_000}", now_us)
-            pipe.get(keys.guard_day(self.account, win.local_day))
-            pipe.get(keys.guard_week(self.account, win.iso_week))
+            pipe.get(day_key)
+            pipe.get(week_key)
             pipe.get(self._last_key)
             hour, day, week, last = pipe.execute()
         return {
             "at": at,
             "hourly": {"used": int(hour), "limit": self.limits.hourly},
-            "daily": {"used": int(day or 0), "limit": self.limits.daily},
-            "weekly": {"used": int(week or 0), "limit": self.limits.weekly},
+            "daily": {"used": _number(day, day_key), "limit": self.limits.daily},
+            "weekly": {"used": _number(week, week_key), "limit": self.limits.weekly},
             "min_gap_s": self.limits.min_gap_s,
-            "last_action_at": from_us(int(_text(last))) if last is not None else None,
+            "last_action_at": from_us(_number(last, self._last_key)) if last else None,
             "local_day": win.local_day,
             "iso_week": win.iso_week,
         }
+
+
+def _number(raw: bytes | str | None, key: str) -> int:
+    """A counter or instant read from ``key`` (absent: 0); CorruptState if not a number."""
+    if raw is None:
+        return 0
+    try:
+        return int(_text(raw))
+    except ValueError:
+        raise CorruptState(key, f"not a number: {raw!r}") from None
 
 
 def _text(value: bytes | str) -> str:

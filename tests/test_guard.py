@@ -17,7 +17,7 @@ import redis
 
 from config.settings import Settings
 from planner import keys
-from planner.guard import Guard, from_us, to_us, windows
+from planner.guard import COUNTER_GRACE_S, Guard, from_us, to_us, windows
 from planner.store import CorruptState
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -88,6 +88,8 @@ def test_day_and_week_counters_roll_over_locally(
     start = local(sunday, "00:00", tz)
     day_guard = Guard(redis_client, make_settings(daily=1, tz=zone), "dayacct")
     assert day_guard.reserve("a", start).allowed
+    day_ttl = redis_client.ttl(keys.guard_day("dayacct", sunday))
+    assert day_ttl == hours * 3600 + COUNTER_GRACE_S  # expires a little after the local day
     refused = day_guard.reserve("b", start + timedelta(seconds=1))
     assert (refused.blocked_by, refused.retry_after_s) == ("day", hours * 3600 - 1)
     midnight = start.astimezone(UTC) + timedelta(hours=hours)  # UTC: wall clocks jump

@@ -447,3 +447,13 @@ def test_unreachable_redis_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable, match="unreachable") as info:
         RedisPlanStore(client).load_slot(ACCOUNT, SLOT0)
     assert isinstance(info.value.__cause__, redis.ConnectionError)
+
+
+def test_lua_scripts_ship_as_package_data() -> None:
+    """Every script loads through importlib.resources and opens with its KEYS contract."""
+    from importlib import resources
+
+    scripts = [p for p in (resources.files("planner") / "lua").iterdir() if p.name.endswith(".lua")]
+    assert len(scripts) == 7
+    for script in scripts:
+        assert "KEYS[1]" in script.read_text(encoding="utf-8").split("\n\n")[0], script.name
