@@ -135,6 +135,25 @@ def start_processes(settings: Settings, workers: int) -> list[subprocess.Popen[b
     return procs
 
 
+def warm_up(client: redis.Redis, settings: Settings, workers: int, timeout_s: float = 60) -> None:
+    """Wait until every worker has imported everything a slot needs."""
+    from rq import Queue  # noqa: PLC0415
+
+    queue = Queue(settings.QUEUE_NAME, connection=client)
+    jobs = [queue.enqueue("worker.jobs.warm_up", 0.5) for _ in range(workers)]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        states = [job.get_status(refresh=True) for job in jobs]
+        if all(state == "finished" for state in states):
+            return
+        if any(state == "failed" for state in states):
+            raise RuntimeError(
+                "a demo worker could not start its runtime; run 'rq worker' to see why"
+            )
+        time.sleep(0.1)
+    raise RuntimeError(f"demo workers did not start within {timeout_s:.0f}s")
+
+
 def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
         proc.terminate()
@@ -165,12 +184,14 @@ def run_demo(
     monday = week_monday(today) + timedelta(days=7)
     start = datetime.combine(monday, datetime.min.time(), tzinfo=settings.tz) + timedelta(hours=5)
     end = day_window(monday + timedelta(days=6), settings)[1] + timedelta(minutes=30)
-    live.clock.install(start, (end - start).total_seconds() / seconds)
     procs: list[subprocess.Popen[bytes]] = []
     try:
+        procs = start_processes(settings, workers)
+        warm_up(client, settings, workers)
+        # Compressed time starts only now: process start-up would eat hours of Monday.
+        live.clock.install(start, (end - start).total_seconds() / seconds)
         outcome = generate(live, profiles, now=start, rng=np.random.default_rng(seed))
         chain.install(live, start)
-        procs = start_processes(settings, workers)
         deadline = real_start + 3 * seconds + 30
         while time.monotonic() < deadline:
             now = live.clock()

@@ -61,7 +61,7 @@ class RqSchedulerQueue:
             *args,
             job_id=job_id,
             timeout=JOB_TIMEOUT_S,
-            result_ttl=RESULT_TTL_S,
+            job_result_ttl=RESULT_TTL_S,  # rq-scheduler's name; any other keyword goes to func
         )
         return True
 
