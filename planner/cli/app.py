@@ -39,7 +39,13 @@ def root(
 
 def _register() -> None:
     # Imported for their side effect of adding commands to ``app``.
-    from planner.cli import demo_cmd, plan_cmds, run_cmds, show_cmds  # noqa: F401, PLC0415
+    from planner.cli import (  # noqa: F401, PLC0415
+        demo_cmd,
+        plan_cmds,
+        redis_cmds,
+        run_cmds,
+        show_cmds,
+    )
 
 
 def main() -> None:

@@ -10,18 +10,43 @@ from rich.console import Console
 
 from planner.cli.app import app
 from planner.cli.common import AccountOption, fail, obj, open_live, translated_errors
+from planner.cli.plan_cmds import ProfilesOption
+from planner.cli.source_options import SheetOption, WorksheetOption, load_profiles
 
 
 @app.command("schedule")
-def schedule(ctx: typer.Context, account: AccountOption = "default") -> None:
-    """Install the daily chain (plan the week, revise each morning); safe to run again."""
+def schedule(
+    ctx: typer.Context,
+    account: AccountOption = "default",
+    profiles: ProfilesOption = None,
+    sheet: SheetOption = None,
+    worksheet: WorksheetOption = None,
+) -> None:
+    """Plan this week if it has no plan, then install the daily chain; safe to run again.
+
+    The chain runs every morning before the operating window: it plans a new week on
+    Mondays and re-binds the day's open slots from the live ledger (late binding).
+    """
+    import numpy as np  # noqa: PLC0415
+
     from planner import chain  # noqa: PLC0415
+    from planner.service import generate  # noqa: PLC0415
 
     live = open_live(ctx, account)
-    job_id, at, added = chain.install(live, live.clock())
+    now = live.clock()
+    with translated_errors():
+        loaded = load_profiles(
+            live.settings, now, profiles=profiles, sheet=sheet, worksheet=worksheet, strict=False
+        )
+        outcome = generate(live, loaded.profiles, now=now, rng=np.random.default_rng())
+    console = Console()
+    console.print(
+        f"week {outcome.plan.label}: {outcome.action}, {outcome.scheduled} jobs scheduled"
+    )
+    job_id, at, added = chain.install(live, now)
     local = at.astimezone(live.settings.tz)
     verb = "installed" if added else "already installed"
-    Console().print(f"daily chain {verb}: next tick {local:%a %Y-%m-%d %H:%M %Z} (job {job_id})")
+    console.print(f"daily chain {verb}: next tick {local:%a %Y-%m-%d %H:%M %Z} (job {job_id})")
 
 
 @app.command("revise")
