@@ -206,6 +206,8 @@ def run_demo(
     finally:
         stop_processes(procs)
         live.clock.uninstall()
+        # Demo outcomes are made up: they must never be written back to a real source.
+        client.delete(keys.outbox(ACCOUNT))
     plan = live.store.load_week(ACCOUNT, monday) or outcome.plan
     calls = {
         (k.decode() if isinstance(k, bytes) else str(k)): int(v)
