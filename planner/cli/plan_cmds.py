@@ -111,6 +111,11 @@ def generate_week(
     )
     if report is not None:
         _warn(console, report)
+    if not plan.days:
+        console.print(
+            f"[bold yellow]note:[/] week {plan.label} has no operating window left; "
+            "plan the coming one with --week next"
+        )
     console.print(f"{action} · {len(loaded.profiles)} profiles from {loaded.source}")
 
 

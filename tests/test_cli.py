@@ -1,0 +1,167 @@
+"""The CLI through Typer's runner, against the session's real Redis."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import redis
+from typer.testing import CliRunner
+
+from planner.cli.app import _register, app
+
+_register()
+runner = CliRunner()
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "profiles.csv"
+
+
+def invoke(redis_url: str, *args: str, **env: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"REDIS_URL": redis_url, **env})
+    return result.exit_code, result.output
+
+
+def snapshot(client: redis.Redis) -> dict[bytes, bytes | None]:
+    return {key: client.dump(key) for key in sorted(client.keys("eng:*"))}
+
+
+def test_help_lists_every_command() -> None:
+    """`--help` names the commands the README documents."""
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for name in ("generate-week", "show-plan", "status", "schedule", "batch", "demo", "worker"):
+        assert name in result.output
+
+
+def test_dry_run_json_is_the_seed_plan_object(redis_url: str, redis_client: redis.Redis) -> None:
+    """`generate-week --dry-run --json` prints the plan object and stores nothing."""
+    code, out = invoke(
+        redis_url,
+        "generate-week",
+        "--dry-run",
+        "--json",
+        "--week",
+        "next",
+        "--profiles",
+        str(EXAMPLES),
+        "--seed",
+        "1",
+    )
+    assert code == 0, out
+    plan = json.loads(out)
+    assert plan["total_budget"] == 80 and len(plan["days"]) == 7
+    assert {"budget", "is_burst_day", "completed", "engagements"} <= set(
+        plan["days"][min(plan["days"])]
+    )
+    assert not redis_client.keys("eng:*")
+
+
+def test_same_seed_same_dry_run(redis_url: str) -> None:
+    """Two dry runs with one seed print the same plan (I8)."""
+    args = (
+        "generate-week",
+        "--dry-run",
+        "--json",
+        "--week",
+        "next",
+        "--profiles",
+        str(EXAMPLES),
+        "--seed",
+        "4",
+    )
+    first, second = invoke(redis_url, *args), invoke(redis_url, *args)
+    a, b = json.loads(first[1]), json.loads(second[1])
+    a.pop("created_at"), b.pop("created_at")
+    assert a == b
+
+
+def test_generate_store_show_and_status(redis_url: str, redis_client: redis.Redis) -> None:
+    """A stored week shows in show-plan and status; generating again changes nothing."""
+    code, out = invoke(redis_url, "generate-week", "--week", "next", "--profiles", str(EXAMPLES))
+    assert code == 0, out
+    assert "created" in out
+    before = snapshot(redis_client)
+    code, out = invoke(redis_url, "generate-week", "--week", "next", "--profiles", str(EXAMPLES))
+    assert code == 0 and "unchanged" in out
+    assert snapshot(redis_client) == before
+    code, out = invoke(redis_url, "show-plan", "--week", "next", "--json")
+    assert code == 0
+    assert json.loads(out)["total_budget"] == 80
+    code, out = invoke(redis_url, "show-plan", "--week", "next")
+    assert code == 0 and "budget" in out
+    code, out = invoke(redis_url, "status", "--json")
+    status = json.loads(out)
+    assert code == 1 and status["healthy"] is False  # this week has no plan, only next week
+    assert "no plan" in status["problems"][0]
+
+
+def test_status_is_healthy_with_a_plan(redis_url: str) -> None:
+    """With this week planned, status exits 0 and reports counters and the next slot."""
+    assert invoke(redis_url, "generate-week", "--profiles", str(EXAMPLES))[0] == 0
+    code, out = invoke(redis_url, "status", "--json")
+    data = json.loads(out)
+    assert code == 0, out
+    assert set(data["counters"]) == {"hourly", "daily", "weekly"}
+
+
+def test_bad_rows_are_named_and_strict_refuses(tmp_path: Path, redis_url: str) -> None:
+    """Bad rows are skipped with their row numbers; --strict exits non-zero naming them."""
+    csv = tmp_path / "p.csv"
+    csv.write_text(
+        "linkedin_url,name,days_since_last_like\n"
+        "https://example.com/in/a,A,3\n"
+        "not a url,B,2\n"
+        "https://example.com/in/c,C,-4\n",
+        encoding="utf-8",
+    )
+    code, out = invoke(redis_url, "generate-week", "--dry-run", "--profiles", str(csv))
+    assert code == 0
+    assert "2 rows skipped" in out
+    code, out = invoke(redis_url, "generate-week", "--dry-run", "--strict", "--profiles", str(csv))
+    assert code == 2
+    assert " 3 " in out and " 4 " in out
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("generate-week", "--dry-run", "--week", "2026-W99"), "2026-W99"),
+        (("generate-week", "--dry-run", "--profiles", "/nonexistent.csv"), "nonexistent.csv"),
+        (("generate-week", "--dry-run", "--account", "bad:name"), "bad:name"),
+        (("show-plan", "--day", "tuesday"), "tuesday"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_input(
+    redis_url: str, redis_client: redis.Redis, args: tuple[str, ...], fragment: str
+) -> None:
+    """Bad input gets a clear message naming it, exit code 2, and no stored change."""
+    before = snapshot(redis_client)
+    code, out = invoke(redis_url, *args)
+    assert code in (1, 2), out
+    assert fragment in out
+    assert snapshot(redis_client) == before
+
+
+def test_contradictory_settings_are_refused(redis_url: str) -> None:
+    """A contradiction in the environment stops the command, naming both settings."""
+    code, out = invoke(redis_url, "generate-week", "--dry-run", DAILY_BUDGET_MAX="30")
+    assert code == 2
+    assert "DAILY_BUDGET_MAX=30" in out and "DAILY_LIMIT=20" in out
+
+
+def test_unreachable_redis_exits_3(redis_url: str) -> None:
+    """A Redis that does not answer is reported as such with exit code 3."""
+    code, out = invoke("redis://127.0.0.1:1/0", "show-plan")
+    assert code == 3
+    assert "unreachable" in out
+
+
+def test_resume_and_batch_dry_run(redis_url: str, redis_client: redis.Redis) -> None:
+    """resume with no pause says so; batch --dry-run changes nothing."""
+    assert invoke(redis_url, "generate-week", "--profiles", str(EXAMPLES))[0] == 0
+    code, out = invoke(redis_url, "resume")
+    assert code == 0 and "not paused" in out
+    before = snapshot(redis_client)
+    code, out = invoke(redis_url, "batch", "--dry-run", "--limit", "3")
+    assert code == 0
+    assert snapshot(redis_client) == before
