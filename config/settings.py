@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     DRY_RUN_MIX: dict[str, float] = Field(default_factory=dict)  # e.g. {"done": 0.8, "failed": 0.2}
     DRY_RUN_SEED: int | None = None
 
+    # ---- several accounts: per-account overrides (see config/accounts.py) --------------
+    ACCOUNTS_FILE: Path | None = None
+
     # ---- profile source -----------------------------------------------------------------
     PROFILES_PATH: Path | None = None
     SHEET_KEY: str = ""

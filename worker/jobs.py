@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def run_slot(account: str, slot_id: str) -> str:
     """Run one planned slot; returns its status (or "rescheduled" / "ignored")."""
     rt = runtime()
-    return execute_slot(rt.live(account), rt.handler, rt.rng, slot_id).status
+    return execute_slot(rt.live(account), rt.handler_for(account), rt.rng, slot_id).status
 
 
 def chain_tick(account: str) -> str:

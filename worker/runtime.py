@@ -9,6 +9,7 @@ from functools import lru_cache
 import numpy as np
 import redis
 
+from config.accounts import settings_for
 from config.settings import Settings, load_settings
 from planner.service import Live
 from worker.handlers import Handler, build_handler
@@ -21,11 +22,25 @@ class Runtime:
     handler: Handler
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     _live: dict[str, Live] = field(default_factory=dict)
+    _handlers: dict[str, Handler] = field(default_factory=dict)
 
     def live(self, account: str) -> Live:
+        """The account's settings (ACCOUNTS_FILE overrides) with the shared connection."""
         if account not in self._live:
-            self._live[account] = Live.connect(self.client, self.settings, account)
+            self._live[account] = Live.connect(
+                self.client, settings_for(self.settings, account), account
+            )
         return self._live[account]
+
+    def handler_for(self, account: str) -> Handler:
+        settings = self.live(account).settings
+        if settings is self.settings:
+            return self.handler
+        if account not in self._handlers:
+            self._handlers[account] = build_handler(
+                settings, rng=self.rng, dry_run_mix=settings.DRY_RUN_MIX or None
+            )
+        return self._handlers[account]
 
 
 @lru_cache(maxsize=1)

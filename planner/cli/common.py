@@ -107,5 +107,15 @@ def open_live(ctx: typer.Context, account: str) -> Live:
         validate_account(account)
     except PlanError as exc:
         fail(str(exc))
-    settings = obj(ctx).settings
+    settings = account_settings(ctx, account)
     return Live.connect(connect_redis(settings), settings, account)
+
+
+def account_settings(ctx: typer.Context, account: str) -> Settings:
+    """The base settings with ``account``'s overrides from ACCOUNTS_FILE."""
+    from config.accounts import settings_for  # noqa: PLC0415
+
+    try:
+        return settings_for(obj(ctx).settings, account)
+    except SettingsError as exc:
+        fail(str(exc))

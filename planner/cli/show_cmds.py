@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from planner.cli.app import app
-from planner.cli.common import AccountOption, JsonOption, fail, open_live, translated_errors
+from planner.cli.common import AccountOption, JsonOption, fail, obj, open_live, translated_errors
 from planner.cli.plan_cmds import WeekOption, minutes_of_day, resolve_week, this_monday
 
 
@@ -63,22 +63,66 @@ def _parse_day(text: str) -> date:
 
 @app.command("status")
 def status(
-    ctx: typer.Context, account: AccountOption = "default", as_json: JsonOption = False
+    ctx: typer.Context,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account", "-a", help="Account to show (default: every account of ACCOUNTS_FILE)."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Counters against limits, plan progress, next slot, coverage. Exit 0 healthy, 1 not."""
+    from config.accounts import account_names  # noqa: PLC0415
+    from config.settings import SettingsError  # noqa: PLC0415
     from planner.status import gather  # noqa: PLC0415
     from planner.store import StoreError  # noqa: PLC0415
 
-    live = open_live(ctx, account)
     try:
-        info = gather(live)
-    except StoreError as exc:
-        fail(str(exc), 1)
+        names = [account] if account else (account_names(obj(ctx).settings) or ["default"])
+    except SettingsError as exc:
+        fail(str(exc))
+    reports = []
+    for name in names:
+        try:
+            reports.append(gather(open_live(ctx, name)).to_json())
+        except StoreError as exc:
+            fail(str(exc), 1)
+    healthy = all(r["healthy"] for r in reports)
     if as_json:
-        typer.echo(json.dumps(info.to_json(), indent=2))
+        typer.echo(json.dumps(reports[0] if account else _all(reports), indent=2))
+    elif len(reports) == 1:
+        _render_status(Console(), reports[0])
     else:
-        _render_status(Console(), info.to_json())
-    raise typer.Exit(0 if info.healthy else 1)
+        _render_summary(Console(), reports)
+    raise typer.Exit(0 if healthy else 1)
+
+
+def _all(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    if len(reports) == 1:
+        return reports[0]
+    return {"healthy": all(r["healthy"] for r in reports), "accounts": reports}
+
+
+def _render_summary(console: Console, reports: list[dict[str, Any]]) -> None:
+    table = Table(title="accounts")
+    for column in ("account", "health", "week", "executed", "today", "this week", "overdue"):
+        table.add_column(column)
+    for r in reports:
+        plan = r["plan"] or {}
+        c = r["counters"]
+        table.add_row(
+            r["account"],
+            Text("ok", style="green")
+            if r["healthy"]
+            else Text("; ".join(r["problems"]), style="red"),
+            plan.get("week", "-"),
+            f"{plan.get('executed', 0)}/{plan.get('total_budget', 0)}",
+            f"{c['daily']['used']}/{c['daily']['limit']}",
+            f"{c['weekly']['used']}/{c['weekly']['limit']}",
+            str(len(r["coverage"]["overdue"])),
+        )
+    console.print(table)
 
 
 def _bar(used: int, limit: int, width: int = 24) -> Text:
