@@ -11,7 +11,7 @@ import logging
 
 from planner import chain
 from planner.profiles import Profile
-from planner.service import Live, ServiceError, generate, load_profiles, revise_live
+from planner.service import Live, generate, load_profiles, revise_live, save_profiles
 from worker.execute import execute_slot
 from worker.runtime import runtime
 
@@ -25,22 +25,39 @@ def run_slot(account: str, slot_id: str) -> str:
 
 
 def chain_tick(account: str) -> str:
-    """The daily tick: ensure this week's plan, revise it, schedule tomorrow's tick."""
+    """The daily tick: refresh profiles, ensure this week's plan, revise it, write back.
+
+    Tomorrow's tick is scheduled whatever happens today: one bad day (an unreadable
+    source, a Redis hiccup) must not end the chain. A failure still fails this job, so
+    it shows in ``rq info``.
+    """
     rt = runtime()
     live = rt.live(account)
     now = live.clock()
     try:
-        outcome = generate(live, _profiles(live), now=now, rng=rt.rng)
+        profiles = _profiles(live)
+        outcome = generate(live, profiles, now=now, rng=rt.rng)
+        if outcome.action == "exists":
+            save_profiles(live, profiles)  # revise sees profiles added to the source mid-week
         _, report, unknown = revise_live(live, now=now, rng=rt.rng)
-        summary = (
+        written = _write_back(live)
+        return (
             f"week {outcome.action}; {report.rebound} slots re-bound; "
-            f"{len(unknown)} interrupted slots marked unknown"
+            f"{len(unknown)} interrupted slots marked unknown; {written} outcomes written back"
         )
-    except ServiceError as exc:
-        summary = f"tick failed: {exc}"
-        log.error("account %s: %s", account, summary)
-    chain.install(live, now)
-    return summary
+    finally:
+        chain.install(live, now)
+
+
+def _write_back(live: Live) -> int:
+    from planner import outbox  # noqa: PLC0415
+    from planner.sources import SourceError, open_source  # noqa: PLC0415
+
+    try:
+        return outbox.flush(live.client, live.account, open_source(live.settings))
+    except SourceError as exc:  # kept queued; the next tick or `sync` retries
+        log.warning("account %s: write-back failed: %s", live.account, exc)
+        return 0
 
 
 def _profiles(live: Live) -> list[Profile]:
