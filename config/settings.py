@@ -140,6 +140,7 @@ class Settings(BaseSettings):
     SHEET_KEY: str = ""
     SHEET_WORKSHEET: str = ""
     GOOGLE_SERVICE_ACCOUNT_FILE: Path | None = None
+    WRITE_BACK: bool = True  # write outcomes back into the profile source (sync, daily tick)
 
     @field_validator("TIMEZONE")
     @classmethod

@@ -64,6 +64,8 @@ def demo_settings(base: Settings, redis_url: str) -> Settings:
             "DRY_RUN_MIX": OUTCOME_MIX,
             "LATE_TOLERANCE_MINUTES": DEMO_LATE_TOLERANCE_MINUTES,
             "SCHEDULER_BACKEND": "rq-scheduler",
+            # Demo outcomes are made up: they must never reach a real profile source.
+            "WRITE_BACK": False,
         }
     )
 
@@ -78,6 +80,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
             "LATE_TOLERANCE_MINUTES": str(settings.LATE_TOLERANCE_MINUTES),
             "SCHEDULER_BACKEND": settings.SCHEDULER_BACKEND,
             "TIMEZONE": settings.TIMEZONE,
+            "WRITE_BACK": "false",
         }
     )
     return env

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_demo_week_runs_every_slot_without_violations(redis_url: str) -> None:
     """`demo --json` ends with every slot terminal and zero violations, measured from what ran."""
+    example = (ROOT / "examples" / "profiles.csv").read_bytes()
     result = subprocess.run(
         [sys.executable, "-m", "planner", "demo", "--seconds", "20", "--json", "--seed", "3"],
         cwd=ROOT,
@@ -29,6 +30,7 @@ def test_demo_week_runs_every_slot_without_violations(redis_url: str) -> None:
     assert not {"pending", "claimed"} & set(data["outcomes"])
     assert data["violations"] == {"cap": 0, "min_gap": 0, "outside_hours": 0, "double_execution": 0}
     assert data["outcomes"].get("done", 0) >= 40
+    assert (ROOT / "examples" / "profiles.csv").read_bytes() == example  # no write-back
 
 
 def _env() -> dict[str, str]:

@@ -104,7 +104,9 @@ def execute_slot(
             settings.BREAKER_THRESHOLD,
         )
     engaged = finished if result.outcome is Status.DONE else None
-    outbox.push(live.client, account, OutcomeUpdate(key, engaged, result.outcome.value, finished))
+    if settings.WRITE_BACK:
+        update = OutcomeUpdate(key, engaged, result.outcome.value, finished)
+        outbox.push(live.client, account, update)
     log.info("slot %s: %s %s", slot_id, result.outcome.value, result.reason)
     return RunResult(slot_id, result.outcome.value, result.reason)
 

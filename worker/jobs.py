@@ -53,6 +53,8 @@ def _write_back(live: Live) -> int:
     from planner import outbox  # noqa: PLC0415
     from planner.sources import SourceError, open_source  # noqa: PLC0415
 
+    if not live.settings.WRITE_BACK:
+        return 0
     try:
         return outbox.flush(live.client, live.account, open_source(live.settings))
     except SourceError as exc:  # kept queued; the next tick or `sync` retries

@@ -91,6 +91,8 @@ def sync(ctx: typer.Context, account: AccountOption = "default") -> None:
     from planner.sources import WriteBackError, open_source  # noqa: PLC0415
 
     live = open_live(ctx, account)
+    if not live.settings.WRITE_BACK:
+        fail(f"WRITE_BACK is off for account {account!r}: nothing is written to its source", 1)
     with translated_errors():
         source = open_source(live.settings)
         try:
