@@ -45,6 +45,7 @@ def _register() -> None:
         redis_cmds,
         run_cmds,
         show_cmds,
+        state_cmds,
     )
 
 
