@@ -92,7 +92,11 @@ class OutcomeReceipt:
 
 
 class Scheduler:
-    """Drop-in for the seed's ``RateLimiter``/``Scheduler``, for one account."""
+    """Drop-in for the seed's ``RateLimiter``/``Scheduler``, for one account.
+
+    ``check_limits()`` then ``consume()`` is safe for a single caller only; workers on
+    several hosts use the atomic reservation (``Guard.reserve``) instead.
+    """
 
     def __init__(
         self,
@@ -280,7 +284,8 @@ class Scheduler:
                 self.live.client, self.account, OutcomeUpdate(key, engaged, status.value, at)
             )
         if slot_id is None:
-            note = f"no open slot today for {key}; recorded in the ledger only; {note}"
+            kept = "recorded in the ledger only" if status in HANDLER_OUTCOMES else "nothing kept"
+            note = f"no open slot today for {key}; {kept}; {note}"
             log.info("account %s: %s: %s", self.account, status.value, note)
         return OutcomeReceipt(linkedin_url, status, slot_id, counted, note)
 

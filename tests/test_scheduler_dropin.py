@@ -264,6 +264,18 @@ def test_other_outcomes_neither_reset_nor_count(redis_client: redis.Redis, outco
     assert (st["hourly"]["used"], st["daily"]["used"], st["today"]["completed"]) == (0, 0, 1)
 
 
+def test_skipped_closes_the_slot_only(redis_client: redis.Redis, settings: Settings) -> None:
+    """skipped: the slot is closed; the ledger, the caps and the breaker are untouched."""
+    s = make(redis_client, settings)
+    s.generate_weekly_plan(seed_rows(), now=MONDAY_6)
+    slot = first_today(s, MONDAY_6)
+    receipt = s.mark_outcome(slot.linkedin_url, Status.SKIPPED, now=slot.scheduled_at)
+    assert (receipt.slot_id, receipt.counted) == (slot.slot_id, False)
+    assert s.live.store.load_slot("acct", slot.slot_id).engagement.status is Status.SKIPPED
+    assert profile_key(slot.linkedin_url) not in s.live.store.get_ledger("acct")
+    assert s.status(now=slot.scheduled_at)["today"]["completed"] == 0
+
+
 def test_non_done_releases_a_slot_reservation(redis_client: redis.Redis) -> None:
     """A claimed slot whose reservation was made gives it back when the outcome is failed."""
     s = make(redis_client, Settings(_env_file=None))
