@@ -342,6 +342,13 @@ def test_bad_outcome_is_refused(redis_client: redis.Redis) -> None:
     assert s.live.store.get_ledger("acct") == {}
 
 
+def test_without_a_client_it_connects_from_settings(redis_url: str) -> None:
+    """With no client= the scheduler connects through planner.embedded (here: REDIS_URL)."""
+    s = Scheduler(Settings(_env_file=None, REDIS_URL=redis_url), account="acct")
+    assert s.consume(now=MONDAY_10)
+    assert s.status(now=MONDAY_10)["daily"]["used"] == 1
+
+
 # ---- package exports -----------------------------------------------------------------------
 
 
