@@ -216,10 +216,15 @@ def _merge_kept(old: WeeklyPlan, new: WeeklyPlan) -> WeeklyPlan:
     return new.model_copy(update={"days": days, "revision": old.revision + 1})
 
 
+SNAPSHOT_EXCLUDED = frozenset(
+    # URLs may carry credentials (a Redis password, an n8n webhook path that is a key).
+    {"WEBHOOK_SECRET", "WEBHOOK_URL", "REDIS_URL", "GOOGLE_SERVICE_ACCOUNT_FILE"}
+)
+
+
 def settings_snapshot(settings: Settings) -> dict[str, Any]:
-    """The settings a plan was made with (secrets left out)."""
-    data = json.loads(settings.model_dump_json(exclude={"WEBHOOK_SECRET"}))
-    return {k: v for k, v in data.items() if not k.startswith("GOOGLE_")}
+    """The settings a plan was made with, without anything that could be a secret."""
+    return json.loads(settings.model_dump_json(exclude=set(SNAPSHOT_EXCLUDED)))  # type: ignore[no-any-return]
 
 
 # ---- revise and recovery ---------------------------------------------------------------

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from config.settings import Settings
 from planner.sources.base import LoadResult, OutcomeUpdate, ProfileSource, RowProblem
@@ -28,8 +30,24 @@ from planner.sources.errors import (
     WriteBackError,
 )
 from planner.sources.report import format_problems, summarise_problems
-from planner.sources.sheets_api import RetryPolicy
-from planner.sources.sheets_source import SheetsSource, spreadsheet_key
+
+if TYPE_CHECKING:
+    from planner.sources.sheets_api import RetryPolicy
+    from planner.sources.sheets_source import SheetsSource, spreadsheet_key
+
+# gspread and google-auth take about half a second to import: only a Sheets source needs them.
+_LAZY = {
+    "RetryPolicy": "planner.sources.sheets_api",
+    "SheetsSource": "planner.sources.sheets_source",
+    "spreadsheet_key": "planner.sources.sheets_source",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_PROFILES_PATH = Path("examples/profiles.csv")
 
@@ -51,6 +69,8 @@ def open_source(
         profiles = settings.PROFILES_PATH
         sheet = settings.SHEET_KEY or None
     if sheet:
+        from planner.sources.sheets_source import SheetsSource  # noqa: PLC0415
+
         return SheetsSource(
             sheet,
             worksheet or settings.SHEET_WORKSHEET or None,
