@@ -165,3 +165,37 @@ def test_resume_and_batch_dry_run(redis_url: str, redis_client: redis.Redis) -> 
     code, out = invoke(redis_url, "batch", "--dry-run", "--limit", "3")
     assert code == 0
     assert snapshot(redis_client) == before
+
+
+def test_outcomes_are_written_back_by_sync(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    """An executed slot's outcome reaches the CSV through `sync`, and the queue empties."""
+    import numpy as np
+
+    from config.settings import Settings
+    from planner import outbox
+    from planner.service import Live
+    from worker.execute import execute_slot
+    from worker.handlers import DryRunHandler
+
+    csv = tmp_path / "profiles.csv"
+    csv.write_bytes(EXAMPLES.read_bytes())
+    env = {"PROFILES_PATH": str(csv)}
+    assert invoke(redis_url, "generate-week", "--week", "next", **env)[0] == 0
+    settings = Settings(_env_file=None, PROFILES_PATH=csv)  # type: ignore[call-arg]
+    live = Live.connect(redis_client, settings, "default")
+    week = live.store.list_weeks("default")[0]
+    plan = live.store.load_week("default", week)
+    assert plan is not None
+    slot = next(s for s in plan.slots() if s.linkedin_url)
+    live.clock.install(slot.scheduled_at, 1.0)
+    result = execute_slot(live, DryRunHandler(), np.random.default_rng(1), slot.slot_id)
+    assert result.status == "done"
+    assert outbox.pending(redis_client, "default") == 1
+    code, out = invoke(redis_url, "sync", **env)
+    assert code == 0, out
+    assert "1 outcomes written" in out
+    assert outbox.pending(redis_client, "default") == 0
+    row = next(line for line in csv.read_text().splitlines() if slot.linkedin_url in line)
+    assert "done" in row and slot.scheduled_at.date().isoformat() in row
