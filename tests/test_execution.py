@@ -187,3 +187,20 @@ def test_force_replace_keeps_executed_slots_and_cancels_open_jobs(live: Live) ->
         if slot_id not in new_ids:
             assert live.queue.scheduled_at(slot_id) is None
     assert all(s.scheduled_at > now for s in outcome.plan.slots() if s.is_open)
+
+
+def test_stale_binding_never_engages_on_consecutive_days(live: Live) -> None:
+    """A slot whose profile was done yesterday (after the binding) is skipped at run time (I5)."""
+    from planner.ledger import record_outcome
+    from planner.profiles import profile_key
+
+    plan = stored_week(live)
+    slot = plan.days["2026-02-10"].engagements[0]
+    key = profile_key(slot.linkedin_url)
+    yesterday = datetime(2026, 2, 9, 16, 0, tzinfo=UTC)
+    live.store.put_ledger_entry(
+        "acct", key, record_outcome(None, Status.DONE, yesterday, live.settings)
+    )
+    handler = CountingHandler()
+    assert run(live, handler, slot.slot_id, slot.scheduled_at) == "skipped"
+    assert handler.calls == []

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
 from planner import breaker, outbox
 from planner.enqueue import slot_job_id
 from planner.guard import Guard
-from planner.ledger import record_outcome
+from planner.ledger import LedgerEntry, record_outcome
 from planner.profiles import profile_key
 from planner.service import Live, schedule_slot
 from planner.sources.base import OutcomeUpdate
@@ -61,6 +61,11 @@ def execute_slot(
         return _close(live, slot_id, Status.SKIPPED, now, "circuit breaker open for today")
     if not slot.linkedin_url:
         return _close(live, slot_id, Status.SKIPPED, now, "no eligible profile for this slot")
+    key = profile_key(slot.linkedin_url)
+    ledger_entry = live.store.get_ledger(account).get(key)
+    if _engaged_recently(ledger_entry, record.day, live):
+        # The plan already avoids this (I5); a stale binding must not break it either.
+        return _close(live, slot_id, Status.SKIPPED, now, "engaged successfully yesterday or today")
     if not live.store.claim_slot(account, slot_id, now):
         return _ignored(slot_id, "claimed by another run")
     start, end = day_window(record.day, settings)
@@ -78,7 +83,6 @@ def execute_slot(
     request = EngagementRequest.from_slot(account, slot, attempt=slot.attempts + 1)
     result = call_handler(handler, request)
     finished = live.clock()
-    key = profile_key(slot.linkedin_url)
     entry = record_outcome(
         live.store.get_ledger(account).get(key), result.outcome, finished, settings
     )
@@ -109,6 +113,12 @@ def execute_slot(
         outbox.push(live.client, account, update)
     log.info("slot %s: %s %s", slot_id, result.outcome.value, result.reason)
     return RunResult(slot_id, result.outcome.value, result.reason)
+
+
+def _engaged_recently(entry: LedgerEntry | None, day: date, live: Live) -> bool:
+    if entry is None or entry.last_done_at is None:
+        return False
+    return live.today(entry.last_done_at) >= day - timedelta(days=1)
 
 
 def _retime_or_miss(
