@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -35,6 +37,13 @@ class Profile(BaseModel):
         return profile_key(self.linkedin_url)
 
 
+# The usual shape of a profile URL: https, a plain host name (no port, user or brackets) and
+# a path with no trailing slash, query or fragment. Its key needs no ``urlsplit``; planning
+# asks every profile for its key on every pass, so this path and the cache matter.
+_PLAIN = re.compile(r"https://([A-Za-z0-9.-]+)(/[^?#\s]*[^/?#\s])?")
+
+
+@lru_cache(maxsize=1 << 16)
 def profile_key(url: str) -> str:
     """Normalised identity of a profile URL.
 
@@ -42,6 +51,15 @@ def profile_key(url: str) -> str:
     not make a different profile: ``HTTP://LinkedIn.com/in/ada/?x=1#top`` and
     ``https://www.linkedin.com/in/ada`` are the same person.
     """
+    plain = _PLAIN.fullmatch(url)
+    if plain:
+        host = plain[1].lower().removeprefix("www.")
+        if host:
+            return f"https://{host}{plain[2] or ''}"
+    return _normalise(url)
+
+
+def _normalise(url: str) -> str:
     parts = urlsplit(url.strip())
     host = (parts.hostname or "").lower().removeprefix("www.")
     if parts.port:
