@@ -85,7 +85,26 @@ class _Tables:
     g_cells: int
 
 
+_PARAMS: dict[int, tuple[Settings, _Params]] = {}
+
+
 def _params(settings: Settings) -> _Params:
+    """The timing parameters of ``settings``, derived once per settings object.
+
+    Settings are frozen, so the derivation cannot go stale; the cache holds the settings
+    object itself, so an id is never reused while it is in the cache.
+    """
+    hit = _PARAMS.get(id(settings))
+    if hit is not None and hit[0] is settings:
+        return hit[1]
+    if len(_PARAMS) >= 64:
+        _PARAMS.clear()
+    params = _derive_params(settings)
+    _PARAMS[id(settings)] = (settings, params)
+    return params
+
+
+def _derive_params(settings: Settings) -> _Params:
     # A gap is counted in whole seconds (>= 1 so two actions never share a second);
     # rounding first keeps 0.1 min from becoming 7 s through 6.000000000000001.
     gap_s = max(1, math.ceil(round(settings.TIMING_MIN_GAP_MINUTES * 60, 6)))
@@ -234,6 +253,32 @@ def _propose(rng: np.random.Generator, tab: _Tables, n: int, batch: int) -> IntA
     return tab.lo[cells] + offsets
 
 
+def _first_valid(
+    tab: _Tables, n: int, v: FloatArray, u: FloatArray, params: _Params
+) -> list[int] | None:
+    """The first row of ``_propose(...)`` that keeps the gap and the cap, or None.
+
+    The same proposals from the same uniforms (``v``: cells, ``u``: seconds within them),
+    built one row at a time with scalar steps: most days accept the first row, so this
+    skips the other rows' work while returning exactly what the batch would.
+    """
+    lo, span, gap_s, hourly = tab.lo, tab.span, params.gap_s, params.hourly
+    for v_row, u_row in zip(v.tolist(), u.tolist(), strict=True):
+        times: list[int] = []
+        start = 0
+        for i in range(n):
+            neg_f = tab.neg_f[n - i]
+            k = int(neg_f.searchsorted(v_row[i] * neg_f[start], side="left"))
+            cell = k - 1
+            times.append(int(lo[cell]) + int(u_row[i] * int(span[cell])))
+            start = cell + tab.g_cells
+        if all(b - a >= gap_s for a, b in itertools.pairwise(times)) and all(
+            times[i + hourly] - times[i] >= HOUR_S for i in range(n - hourly)
+        ):
+            return times
+    return None
+
+
 def _sequential(rng: np.random.Generator, shape: _Shape, n: int, first: int) -> list[int]:
     """Approximate fallback: each point from the rate over the positions that still fit."""
     gap, hourly = shape.params.gap_s, shape.params.hourly
@@ -261,6 +306,7 @@ def _first_second(base: datetime, not_before: datetime | None) -> int:
     return max(0, _ceil_div(micros, 1_000_000))
 
 
+@lru_cache(maxsize=4096)
 def _capacity(seconds: int, params: _Params) -> int:
     """Greedy earliest placement: the i-th point at (i // H) hours + (i % H) gaps."""
     if seconds <= 0:
@@ -307,7 +353,12 @@ def sample_day_times(
     if n == 0:
         return []
     tab = _tables(shape, n, first)
-    tried, batch = 0, 4
+    # The first batch is small and usually accepted: walk its rows one by one (same draws).
+    v, u = rng.random((4, n)), rng.random((4, n))
+    found = _first_valid(tab, n, v, u, params)
+    if found is not None:
+        return [base + s * _SECOND for s in found]
+    tried, batch = 4, 16
     while tried < MAX_ATTEMPTS:
         size = min(batch, MAX_ATTEMPTS - tried)
         times = _propose(rng, tab, n, size)
@@ -359,7 +410,8 @@ def retime(
 
 def local_hhmm(instant: datetime, settings: Settings) -> str:
     """``instant`` as HH:MM on the account's local clock."""
-    return ensure_aware_utc(instant).astimezone(settings.tz).strftime("%H:%M")
+    local = ensure_aware_utc(instant).astimezone(settings.tz)
+    return f"{local.hour:02d}:{local.minute:02d}"  # strftime costs several times more
 
 
 def intensity_cdf(settings: Settings) -> Callable[[FloatArray], FloatArray]:
