@@ -4,27 +4,167 @@ Shared by week assembly (Monday: every slot is open) and ``revise`` (each mornin
 the slots that have not run yet are open). A profile picked for an earlier day counts as
 engaged at that slot's time when the later days are chosen, so Tuesday's picks already
 respect "not engaged successfully yesterday" (I5) and the coverage clock.
+
+The state of every profile lives in numpy arrays in key order (``Coverage``), so a day's
+eligibility, days-since and deadlines are a few array operations whether there are 100
+profiles or 100,000. Instants are epoch microseconds (exact integers) and local dates are
+proleptic ordinals (``date.toordinal()``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from operator import attrgetter
 
 import numpy as np
+import numpy.typing as npt
 
 from config.settings import Settings
-from planner.ledger import NEVER_ENGAGED_DAYS, LedgerEntry, in_cooldown, last_done
+from planner.ledger import NEVER_ENGAGED_DAYS, LedgerView
 from planner.profiles import Profile
-from planner.scoring import Candidate, Pick, select_for_day
+from planner.scoring import Pick, select_indices
 
-DayOfFn = Callable[[datetime], date]
-"""Local calendar date of an instant in the account's time zone."""
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 # Beyond the planned days the selection needs to know how many slots are coming, to decide
 # who can still wait; the average daily budget is the honest guess.
 LOOKAHEAD_DAYS = 14
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+US_PER_DAY = 86_400_000_000
+_US_PER_HOUR = 3_600_000_000
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+NEVER_US = np.iinfo(np.int64).min  # "no instant": never engaged, no cooldown
+NEVER_DAY = np.iinfo(np.int64).min // 2  # local date of "never": before any yesterday
+
+
+def to_us(instant: datetime) -> int:
+    """Epoch microseconds of an aware instant (exact integer arithmetic)."""
+    return (instant - _EPOCH) // _US
+
+
+_LAST_DONE = attrgetter("last_done_at")
+_LAST_ENGAGED = attrgetter("last_engaged_at")
+_COOLDOWN = attrgetter("cooldown_until")
+
+
+def instants_us(instants: Iterable[datetime | None]) -> IntArray:
+    """Epoch microseconds of aware instants, NEVER_US for None; exact."""
+    return np.array(
+        [NEVER_US if t is None else (t - _EPOCH) // _US for t in instants], dtype=np.int64
+    )
+
+
+class LocalCalendar:
+    """Local calendar dates of instants in one time zone, exact and vectorised.
+
+    A zone's UTC offset changes a few times a year at most, and never twice within an hour,
+    so the offset is looked up once per UTC hour (and remembered); an hour that contains a
+    change is resolved instant by instant.
+    """
+
+    def __init__(self, tz: tzinfo) -> None:
+        self.tz = tz
+        self._hour_offsets: dict[int, int | None] = {}
+        self._fixed = 0 if tz is UTC or getattr(tz, "key", None) == "UTC" else None
+
+    def _hour_offset(self, hour: int) -> int | None:
+        """The offset (microseconds) throughout UTC hour ``hour``; None if it changes in it."""
+        if hour not in self._hour_offsets:
+            start = _EPOCH + timedelta(hours=hour)
+            first = start.astimezone(self.tz).utcoffset()
+            last = (start + timedelta(hours=1) - _US).astimezone(self.tz).utcoffset()
+            same = first == last and first is not None
+            self._hour_offsets[hour] = first // _US if same and first is not None else None
+        return self._hour_offsets[hour]
+
+    def ordinal(self, us: int) -> int:
+        """Local date (ordinal) of the instant ``us``."""
+        if self._fixed is not None:
+            return (us + self._fixed) // US_PER_DAY + _EPOCH_ORDINAL
+        offset = self._hour_offset(us // _US_PER_HOUR)
+        if offset is None:
+            instant = _EPOCH + timedelta(microseconds=us)
+            return instant.astimezone(self.tz).date().toordinal()
+        return (us + offset) // US_PER_DAY + _EPOCH_ORDINAL
+
+    def ordinals(self, us: IntArray) -> IntArray:
+        """Local dates (ordinals) of the instants ``us``; NEVER_US gives NEVER_DAY."""
+        never = us == NEVER_US
+        out: IntArray
+        if self._fixed is not None:
+            out = (us + self._fixed) // US_PER_DAY + _EPOCH_ORDINAL
+        else:
+            hours, inverse = np.unique(np.where(never, 0, us) // _US_PER_HOUR, return_inverse=True)
+            found = [self._hour_offset(int(h)) for h in hours]
+            offsets = np.array([0 if o is None else o for o in found], dtype=np.int64)
+            out = (us + offsets[inverse]) // US_PER_DAY + _EPOCH_ORDINAL
+            mixed = np.array([o is None for o in found], dtype=bool)[inverse] & ~never
+            for i in np.flatnonzero(mixed):
+                out[i] = self.ordinal(int(us[i]))
+        out[never] = NEVER_DAY
+        return out
+
+
+_CALENDARS: dict[tzinfo, LocalCalendar] = {}
+
+
+def calendar_for(tz: tzinfo) -> LocalCalendar:
+    """The (shared, memoised) calendar of ``tz``."""
+    if tz not in _CALENDARS:
+        _CALENDARS[tz] = LocalCalendar(tz)
+    return _CALENDARS[tz]
+
+
+@dataclass(frozen=True)
+class _ProfileTable:
+    """What planning needs of a profile list, in key order: derived once per list.
+
+    Planning passes over one list many times (the daily revise, the simulation's thousands
+    of days); profiles are frozen models, so a list is recognised by the identities of its
+    members, and the cache keeps those members alive so no identity is reused meanwhile.
+    Nobody may mutate the arrays (``Coverage`` copies ``done_us`` before projecting).
+    """
+
+    members: tuple[Profile, ...]
+    by_key: dict[str, Profile]  # a later duplicate of a key wins, as in a dict literal
+    keys: list[str]
+    position: dict[str, int]
+    active: BoolArray
+    done_us: IntArray  # the source's last engagement; NEVER_US when it has none
+
+    @classmethod
+    def of(cls, profiles: Sequence[Profile]) -> _ProfileTable:
+        members = tuple(profiles)
+        identity = tuple(map(id, members))
+        table = _TABLES.get(identity)
+        if table is None:
+            table = cls._build(members)
+            if len(_TABLES) >= _TABLES_KEPT:
+                del _TABLES[next(iter(_TABLES))]  # the oldest entry
+            _TABLES[identity] = table
+        return table
+
+    @classmethod
+    def _build(cls, members: tuple[Profile, ...]) -> _ProfileTable:
+        by_key = {p.key: p for p in members}
+        keys = sorted(by_key)
+        ordered = [by_key[k] for k in keys]
+        n = len(keys)
+        active = np.fromiter((p.active for p in ordered), dtype=bool, count=n)
+        done_us = instants_us(map(_LAST_ENGAGED, ordered))
+        active.flags.writeable = done_us.flags.writeable = False
+        position = {k: i for i, k in enumerate(keys)}
+        return cls(members, by_key, keys, position, active, done_us)
+
+
+_TABLES: dict[tuple[int, ...], _ProfileTable] = {}
+_TABLES_KEPT = 8
 
 
 @dataclass(frozen=True)
@@ -47,34 +187,83 @@ class DayAssignment:
 
 @dataclass
 class Coverage:
-    """The projected state of every profile while days are being filled."""
+    """The projected state of every profile while days are being filled.
+
+    Arrays are indexed by position in ``keys`` (sorted). ``done_us`` is the later of the
+    source's and the ledger's last success, or a projected pick (NEVER_US: never engaged);
+    ``done_day`` its local date; ``cooldown_us`` the end of a cooldown (NEVER_US: none).
+    """
 
     profiles: dict[str, Profile]
-    last_done_at: dict[str, datetime | None]
-    ledger: Mapping[str, LedgerEntry]
+    ledger: Mapping[str, LedgerView]
+    calendar: LocalCalendar
+    keys: list[str]
+    position: dict[str, int]
+    active: BoolArray
+    cooldown_us: IntArray
+    done_us: IntArray
+    done_day: IntArray
     projected: dict[str, datetime] = field(default_factory=dict)
 
     @classmethod
     def from_ledger(
-        cls, profiles: Sequence[Profile], ledger: Mapping[str, LedgerEntry]
+        cls, profiles: Sequence[Profile], ledger: Mapping[str, LedgerView], tz: tzinfo = UTC
     ) -> Coverage:
-        by_key = {p.key: p for p in profiles}
+        table = _ProfileTable.of(profiles)
+        done_us = table.done_us.copy()
+        cooldown_us = np.full(len(table.keys), NEVER_US, dtype=np.int64)
+        if ledger:
+            found = np.fromiter(
+                (-1 if i is None else i for i in map(table.position.get, ledger)), np.int64
+            )
+            known = found >= 0
+            at = found[known]
+            entries = list(ledger.values())
+            # The later of the source's last engagement and the ledger's last success.
+            done = instants_us(map(_LAST_DONE, entries))[known]
+            done_us[at] = np.maximum(done_us[at], done)
+            cooldown_us[at] = instants_us(map(_COOLDOWN, entries))[known]
+        calendar = calendar_for(tz)
         return cls(
-            profiles=by_key,
-            last_done_at={k: last_done(p, ledger.get(k)) for k, p in by_key.items()},
+            profiles=table.by_key,
             ledger=ledger,
+            calendar=calendar,
+            keys=table.keys,
+            position=table.position,
+            active=table.active,
+            cooldown_us=cooldown_us,
+            done_us=done_us,
+            done_day=calendar.ordinals(done_us),
         )
 
     def done_at(self, key: str) -> datetime | None:
-        return self.projected.get(key) or self.last_done_at[key]
+        us = int(self.done_us[self.position[key]])
+        return None if us == NEVER_US else _EPOCH + timedelta(microseconds=us)
 
-    def eligible(self, key: str, day: date, day_start: datetime, day_of: DayOfFn) -> bool:
-        profile = self.profiles[key]
-        if not profile.active or in_cooldown(self.ledger.get(key), day_start):
-            return False
-        when = self.done_at(key)
+    def project(self, key: str, instant: datetime) -> None:
+        """Count ``key`` as engaged at ``instant`` (a pick, or an action in flight)."""
+        i = self.position[key]
+        us = to_us(instant)
+        self.projected[key] = instant
+        self.done_us[i] = us
+        self.done_day[i] = self.calendar.ordinal(us)
+
+    def in_cooldown(self, at: datetime) -> BoolArray:
+        """Which profiles are cooling down at ``at``."""
+        out: BoolArray = self.cooldown_us > to_us(at)
+        return out
+
+    def eligible(self, day: date, day_start: datetime, blocked: frozenset[str]) -> IntArray:
+        """Positions of the profiles that may be picked on ``day``, in key order."""
+        ok = self.active & ~self.in_cooldown(day_start)
         # I5: engaged successfully yesterday (or already today) -> not today.
-        return when is None or day_of(when) < day - timedelta(days=1)
+        ok &= self.done_day < day.toordinal() - 1
+        for key in blocked:
+            i = self.position.get(key)
+            if i is not None:
+                ok[i] = False
+        out: IntArray = np.flatnonzero(ok)
+        return out
 
 
 def assign_days(
@@ -83,46 +272,62 @@ def assign_days(
     *,
     settings: Settings,
     rng: np.random.Generator,
-    day_of: DayOfFn,
+    fill: int | None = None,
 ) -> list[DayAssignment]:
-    """Fill the open slots of ``days`` (in date order), projecting each pick forward."""
+    """Fill the open slots of ``days`` (in date order), projecting each pick forward.
+
+    Only the first ``fill`` days are filled (all when None); the later ones still count as
+    slots to come when the earlier days decide who can wait.
+    """
     mean_daily = max(1, round(settings.WEEKLY_BUDGET_TARGET / 7))
+    budgets = [len(d.instants) for d in days]
     out: list[DayAssignment] = []
-    for position, open_day in enumerate(days):
-        budget = len(open_day.instants)
+    for position, open_day in enumerate(days[:fill]):
+        budget = budgets[position]
         if budget == 0:
             out.append(DayAssignment(open_day.day, []))
             continue
-        candidates = [
-            _candidate(key, open_day, coverage, settings, day_of)
-            for key in sorted(coverage.profiles)
-            if key not in open_day.blocked
-            and coverage.eligible(key, open_day.day, open_day.day_start, day_of)
-        ]
-        future = [len(d.instants) for d in days[position + 1 :]]
-        future += [mean_daily] * LOOKAHEAD_DAYS
-        selection = select_for_day(
-            candidates, budget, day=open_day.day, future_budgets=future, rng=rng, settings=settings
+        who = coverage.eligible(open_day.day, open_day.day_start, open_day.blocked)
+        days_since, deadlines = _clocks(coverage, who, open_day, settings)
+        future = np.array(budgets[position + 1 :] + [mean_daily] * LOOKAHEAD_DAYS, dtype=np.int64)
+        chosen = select_indices(
+            days_since,
+            deadlines,
+            budget,
+            day=open_day.day.toordinal(),
+            future_budgets=future,
+            rng=rng,
+            settings=settings,
         )
-        picks: list[Pick | None] = list(selection.picks)
+        picks: list[Pick | None] = [
+            Pick(
+                coverage.keys[who[i]],
+                float(chosen.scores[i]),
+                float(days_since[i]),
+                rank < chosen.forced,
+            )
+            for rank, i in enumerate(chosen.order.tolist())
+        ]
         picks += [None] * (budget - len(picks))
         order = rng.permutation(budget)
         placed: list[Pick | None] = [picks[i] for i in order]
         for pick, instant in zip(placed, open_day.instants, strict=True):
             if pick is not None:
-                coverage.projected[pick.key] = instant
-        out.append(DayAssignment(open_day.day, placed, selection.forced, selection.shortfall))
+                coverage.project(pick.key, instant)
+        out.append(DayAssignment(open_day.day, placed, chosen.forced, chosen.shortfall))
     return out
 
 
-def _candidate(
-    key: str, open_day: OpenDay, coverage: Coverage, settings: Settings, day_of: DayOfFn
-) -> Candidate:
-    when = coverage.done_at(key)
-    if when is None:
-        days_since = NEVER_ENGAGED_DAYS
-        deadline = open_day.day
-    else:
-        days_since = max(0.0, (open_day.day_start - when).total_seconds() / 86_400)
-        deadline = day_of(when) + timedelta(days=settings.COVERAGE_GUARANTEE_DAYS)
-    return Candidate(key=key, days_since=days_since, deadline=deadline)
+def _clocks(
+    coverage: Coverage, who: IntArray, open_day: OpenDay, settings: Settings
+) -> tuple[FloatArray, IntArray]:
+    """Days since the last success (at the day's start) and the deadline of each of ``who``."""
+    done = coverage.done_us[who]
+    never = done == NEVER_US
+    elapsed = to_us(open_day.day_start) - np.where(never, 0, done)
+    # Seconds first, then days: the same two roundings as timedelta.total_seconds() / 86400.
+    days_since = np.where(never, NEVER_ENGAGED_DAYS, np.maximum(0.0, elapsed / 1e6 / 86_400))
+    deadline = np.where(
+        never, open_day.day.toordinal(), coverage.done_day[who] + settings.COVERAGE_GUARANTEE_DAYS
+    )
+    return days_since, deadline

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -34,54 +35,78 @@ class LedgerEntry(BaseModel):
         return None if value is None else value.astimezone(UTC)
 
 
-def record_outcome(
-    entry: LedgerEntry | None, outcome: Status, at: datetime, settings: Settings
-) -> LedgerEntry:
-    """The ledger entry after ``outcome`` at instant ``at``.
+class LedgerView(Protocol):
+    """What planning reads of a ledger entry: a ``LedgerEntry``, or a ``LedgerState``."""
+
+    @property
+    def last_done_at(self) -> datetime | None: ...
+
+    @property
+    def cooldown_until(self) -> datetime | None: ...
+
+
+class LedgerState(NamedTuple):
+    """A ledger entry's fields as a plain tuple: the same rule, without model overhead.
+
+    ``advance`` works on these; the coverage simulation keeps its ledger in them (hundreds
+    of thousands of outcomes), the product keeps validated ``LedgerEntry`` models.
+    """
+
+    last_done_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_outcome: Status | None = None
+    consecutive_non_done: int = 0
+    consecutive_unreachable: int = 0
+    cooldown_until: datetime | None = None
+
+
+_COUNTED = frozenset({Status.DONE, Status.FAILED, *UNREACHABLE_ANSWERS, Status.UNKNOWN})
+"""Outcomes where an attempt happened; skipped and missed ones change nothing."""
+
+
+def advance(state: LedgerState, outcome: Status, at: datetime, settings: Settings) -> LedgerState:
+    """The state after ``outcome`` at the aware UTC instant ``at`` (``state`` itself if none).
 
     ``done`` resets the coverage clock. ``no_posts`` / ``already_reacted`` leave it ticking;
     after UNREACHABLE_AFTER_ATTEMPTS of them in a row the profile cools down for
     UNREACHABLE_COOLDOWN_DAYS (retrying daily would only waste budget). ``failed`` is our
     problem, not the profile's: it neither resets coverage nor moves toward a cooldown.
-    Outcomes where no attempt happened (skipped, missed) do not change the entry.
+    Outcomes where no attempt happened (skipped, missed) do not change the state.
     """
-    entry = entry or LedgerEntry()
-    if outcome not in (Status.DONE, Status.FAILED, *UNREACHABLE_ANSWERS, Status.UNKNOWN):
-        return entry
+    if outcome not in _COUNTED:
+        return state
     if outcome is Status.DONE:
-        return entry.model_copy(
-            update={
-                "last_done_at": at,
-                "last_attempt_at": at,
-                "last_outcome": outcome,
-                "consecutive_non_done": 0,
-                "consecutive_unreachable": 0,
-                "cooldown_until": None,
-            }
-        )
-    unreachable = entry.consecutive_unreachable + (1 if outcome in UNREACHABLE_ANSWERS else 0)
-    cooldown = entry.cooldown_until
+        return LedgerState(at, at, outcome, 0, 0, None)
+    unreachable = state.consecutive_unreachable + (1 if outcome in UNREACHABLE_ANSWERS else 0)
+    cooldown = state.cooldown_until
     if unreachable >= settings.UNREACHABLE_AFTER_ATTEMPTS:
         cooldown = at + timedelta(days=settings.UNREACHABLE_COOLDOWN_DAYS)
         unreachable = 0
-    return entry.model_copy(
-        update={
-            "last_attempt_at": at,
-            "last_outcome": outcome,
-            "consecutive_non_done": entry.consecutive_non_done + 1,
-            "consecutive_unreachable": unreachable,
-            "cooldown_until": cooldown,
-        }
+    return LedgerState(
+        state.last_done_at, at, outcome, state.consecutive_non_done + 1, unreachable, cooldown
     )
 
 
-def last_done(profile: Profile, entry: LedgerEntry | None) -> datetime | None:
+def record_outcome(
+    entry: LedgerEntry | None, outcome: Status, at: datetime, settings: Settings
+) -> LedgerEntry:
+    """The ledger entry after ``outcome`` at instant ``at`` (the rule is ``advance``'s)."""
+    entry = entry or LedgerEntry()
+    state = LedgerState(*(getattr(entry, name) for name in LedgerState._fields))
+    after = advance(state, outcome, at, settings)
+    if after is state:
+        return entry
+    changed = LedgerState._fields if outcome is Status.DONE else LedgerState._fields[1:]
+    return entry.model_copy(update={name: getattr(after, name) for name in changed})
+
+
+def last_done(profile: Profile, entry: LedgerView | None) -> datetime | None:
     """The later of the source's last engagement and the ledger's last success."""
     candidates = [t for t in (profile.last_engaged_at, entry and entry.last_done_at) if t]
     return max(candidates) if candidates else None
 
 
-def days_since(profile: Profile, entry: LedgerEntry | None, now: datetime) -> float:
+def days_since(profile: Profile, entry: LedgerView | None, now: datetime) -> float:
     """Days since the last successful engagement; never engaged counts as very long ago."""
     when = last_done(profile, entry)
     if when is None:
@@ -92,7 +117,7 @@ def days_since(profile: Profile, entry: LedgerEntry | None, now: datetime) -> fl
 NEVER_ENGAGED_DAYS = 365.0
 
 
-def in_cooldown(entry: LedgerEntry | None, now: datetime) -> bool:
+def in_cooldown(entry: LedgerView | None, now: datetime) -> bool:
     return bool(entry and entry.cooldown_until and entry.cooldown_until > now)
 
 

@@ -23,7 +23,6 @@ Selection of one day (DESIGN.md "late binding", correcting the seed's section 4.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -32,6 +31,9 @@ import numpy as np
 import numpy.typing as npt
 
 from config.settings import Settings
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 LEGACY_DAYS_WEIGHT = 10.0
 LEGACY_RECENCY_BONUS = 15.0
@@ -50,6 +52,23 @@ def legacy_priority(days_since: float, posted_recently: bool, rng: np.random.Gen
     return float(
         days_since * LEGACY_DAYS_WEIGHT + bonus + rng.uniform(-LEGACY_JITTER, LEGACY_JITTER)
     )
+
+
+def calculate_priorities(
+    days_since: FloatArray, rng: np.random.Generator, settings: Settings
+) -> FloatArray:
+    """``calculate_priority`` of each of ``days_since`` (one jitter draw each, in order)."""
+    return _score_array(days_since, rng, settings)
+
+
+def legacy_priorities(
+    days_since: FloatArray, posted_recently: npt.NDArray[np.bool_], rng: np.random.Generator
+) -> FloatArray:
+    """``legacy_priority`` of each profile (one jitter draw each, in order)."""
+    bonus = np.where(posted_recently, LEGACY_RECENCY_BONUS, 0.0)
+    jitter = rng.uniform(-LEGACY_JITTER, LEGACY_JITTER, size=len(days_since))
+    out: FloatArray = days_since * LEGACY_DAYS_WEIGHT + bonus + jitter
+    return out
 
 
 @dataclass(frozen=True)
@@ -100,22 +119,8 @@ def required_today(
     ``future_budgets[i]`` is the number of slots on ``day + 1 + i``. Beyond them each day is
     assumed to bring ``WEEKLY_BUDGET_TARGET // 7`` slots (rounding down errs toward forcing).
     """
-    if any(b < 0 for b in future_budgets):
-        raise ValueError(f"future_budgets must be >= 0, got {list(future_budgets)}")
-    beyond = settings.WEEKLY_BUDGET_TARGET // 7
-    cumulative = np.cumsum(np.asarray(list(future_budgets), dtype=np.int64))
-    need = 0
-    for due, deadline in enumerate(sorted(deadlines), start=1):
-        ahead = (deadline - day).days  # slots on day+1 .. deadline
-        if ahead <= 0:
-            slots = 0
-        elif ahead <= len(cumulative):
-            slots = int(cumulative[ahead - 1])
-        else:
-            known = int(cumulative[-1]) if len(cumulative) else 0
-            slots = known + beyond * (ahead - len(cumulative))
-        need = max(need, due - slots)
-    return need
+    ordinals = np.sort(np.fromiter((d.toordinal() for d in deadlines), np.int64, len(deadlines)))
+    return _required(ordinals, day.toordinal(), _future(future_budgets), settings)
 
 
 def select_for_day(
@@ -135,65 +140,145 @@ def select_for_day(
     if len(set(keys)) != len(keys):
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         raise ValueError(f"duplicate candidate keys: {dupes[:5]}")
-    scores = _scores(ordered, rng, settings)
-    score_of = {c.key: float(s) for c, s in zip(ordered, scores, strict=True)}
-    by_deadline = sorted(ordered, key=lambda c: (c.deadline, c.key))
+    n = len(ordered)
+    chosen = select_indices(
+        np.fromiter((c.days_since for c in ordered), np.float64, n),
+        np.fromiter((c.deadline.toordinal() for c in ordered), np.int64, n),
+        budget,
+        day=day.toordinal(),
+        future_budgets=_future(future_budgets),
+        rng=rng,
+        settings=settings,
+    )
+    picks = tuple(
+        Pick(keys[i], float(chosen.scores[i]), ordered[i].days_since, rank < chosen.forced)
+        for rank, i in enumerate(chosen.order.tolist())
+    )
+    return DaySelection(picks=picks, forced=chosen.forced, shortfall=chosen.shortfall)
 
-    hard_n = required_today([c.deadline for c in by_deadline], day, future_budgets, settings)
-    hard = by_deadline[:hard_n]
-    taken_hard = hard[:budget]
-    shortfall = len(hard) - len(taken_hard)
-    room = budget - len(taken_hard)
+
+@dataclass(frozen=True)
+class IndexSelection:
+    """``select_indices``' answer, as positions into the candidate arrays."""
+
+    order: IntArray  # picked positions: forced first (earliest deadline first), then the rest
+    scores: FloatArray  # the score of every candidate
+    forced: int
+    shortfall: int
+
+
+def select_indices(
+    days_since: FloatArray,
+    deadlines: IntArray,
+    budget: int,
+    *,
+    day: int,
+    future_budgets: IntArray,
+    rng: np.random.Generator,
+    settings: Settings,
+) -> IndexSelection:
+    """``select_for_day`` on arrays: the planner's hot path, one numpy pass per step.
+
+    The candidates are given in key order (position ``i`` is the ``i``-th smallest key, no
+    key twice); ``deadlines`` and ``day`` are proleptic ordinals (``date.toordinal()``). The
+    draws are the ones ``select_for_day`` documents, in the same order, so both give the
+    same selection from the same generator state.
+    """
+    n = len(days_since)
+    scores = _score_array(days_since, rng, settings)
+    # A stable sort keeps key order among equal deadlines: (deadline, key) as documented.
+    by_deadline = np.argsort(deadlines, kind="stable")
+    hard_n = _required(deadlines[by_deadline], day, future_budgets, settings)
+    taken = by_deadline[: min(hard_n, budget)]
+    shortfall = min(hard_n, n) - len(taken)
+    room = budget - len(taken)
+    later = by_deadline[hard_n:]
     soft_cap = min(settings.FORCE_INCLUDE_MAX_PER_DAY, room)
-    soft = [
-        c for c in by_deadline[hard_n:] if c.days_since > settings.FORCE_INCLUDE_DAYS_THRESHOLD
-    ][:soft_cap]
-    forced = taken_hard + soft
-
-    chosen = {c.key for c in forced}
-    rest = [c for c in ordered if c.key not in chosen]
-    fill = _weighted_fill(rest, score_of, budget - len(forced), rng, settings)
-    picks = [Pick(c.key, score_of[c.key], c.days_since, True) for c in forced]
-    picks += [Pick(c.key, score_of[c.key], c.days_since, False) for c in fill]
-    return DaySelection(picks=tuple(picks), forced=len(forced), shortfall=shortfall)
+    soft = later[days_since[later] > settings.FORCE_INCLUDE_DAYS_THRESHOLD][:soft_cap]
+    forced = np.concatenate((taken, soft))
+    free = np.ones(n, dtype=bool)
+    free[forced] = False
+    fill = _weighted_fill(np.flatnonzero(free), scores, budget - len(forced), rng, settings)
+    return IndexSelection(np.concatenate((forced, fill)), scores, len(forced), shortfall)
 
 
 def _by_key(candidates: Sequence[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=lambda c: c.key)
 
 
+def _future(future_budgets: Sequence[int]) -> IntArray:
+    future = np.asarray(list(future_budgets), dtype=np.int64)
+    if (future < 0).any():
+        raise ValueError(f"future_budgets must be >= 0, got {list(future_budgets)}")
+    return future
+
+
+def _required(sorted_deadlines: IntArray, day: int, future: IntArray, settings: Settings) -> int:
+    """Jackson's rule over deadlines sorted ascending: the largest excess of due over slots."""
+    if not len(sorted_deadlines):
+        return 0
+    beyond = settings.WEEKLY_BUDGET_TARGET // 7
+    ahead = sorted_deadlines - day  # slots on day+1 .. deadline count toward each one
+    if len(future):
+        cumulative = np.cumsum(future)
+        known = np.minimum(ahead, len(future))
+        slots = cumulative[np.maximum(known, 1) - 1] + beyond * np.maximum(ahead - len(future), 0)
+    else:
+        slots = beyond * ahead
+    slots = np.where(ahead <= 0, 0, slots)
+    due = np.arange(1, len(sorted_deadlines) + 1, dtype=np.int64)
+    return max(0, int((due - slots).max()))
+
+
 def _scores(
     ordered: Sequence[Candidate], rng: np.random.Generator, settings: Settings
-) -> npt.NDArray[np.float64]:
+) -> FloatArray:
     days = np.array([c.days_since for c in ordered], dtype=np.float64)
+    return _score_array(days, rng, settings)
+
+
+def _score_array(days: FloatArray, rng: np.random.Generator, settings: Settings) -> FloatArray:
     base = np.minimum(days * settings.PRIORITY_DAYS_WEIGHT, settings.PRIORITY_DAYS_CAP)
-    jitter = rng.uniform(0.0, settings.PRIORITY_JITTER_MAX, size=len(ordered))
-    out: npt.NDArray[np.float64] = base + jitter
+    jitter = rng.uniform(0.0, settings.PRIORITY_JITTER_MAX, size=len(days))
+    out: FloatArray = base + jitter
     return out
 
 
 def _weighted_fill(
-    rest: Sequence[Candidate],
-    score_of: dict[str, float],
-    k: int,
-    rng: np.random.Generator,
-    settings: Settings,
-) -> list[Candidate]:
+    rest: IntArray, scores: FloatArray, k: int, rng: np.random.Generator, settings: Settings
+) -> IntArray:
     """``k`` of ``rest`` by weighted sampling without replacement from the top-scored pool."""
-    if k <= 0 or not rest:
-        return []
-    ranked = sorted(rest, key=lambda c: (-score_of[c.key], c.key))
-    pool = ranked[: max(k, settings.SELECTION_POOL_MULTIPLIER * k)]
+    if k <= 0 or not len(rest):
+        return np.empty(0, dtype=np.int64)
+    pool = _top(rest, scores, max(k, settings.SELECTION_POOL_MULTIPLIER * k))
     if len(pool) <= k:
         return pool
     # Efraimidis-Spirakis: the k largest log(u)/w are a weighted sample without replacement
     # (the same law as sequential draws); zero weights sort last, in random order, instead
     # of making numpy's choice() raise.
     u = rng.random(len(pool))
-    keyed: list[tuple[float, float, str, Candidate]] = []
-    for cand, draw in zip(pool, u, strict=True):
-        weight = max(score_of[cand.key], 0.0)
-        es_key = math.log(draw) / weight if weight > 0 and draw > 0 else -math.inf
-        keyed.append((-es_key, -draw, cand.key, cand))
-    keyed.sort(key=lambda t: (t[0], t[1], t[2]))
-    return [t[3] for t in keyed[:k]]
+    weight = np.maximum(scores[pool], 0.0)
+    usable = (weight > 0) & (u > 0)
+    es_key = np.full(len(pool), -np.inf)
+    es_key[usable] = np.log(u[usable]) / weight[usable]
+    # Largest key first, then the larger draw, then the key (positions are in key order).
+    order = np.lexsort((pool, -u, -es_key))
+    out: IntArray = pool[order[:k]]
+    return out
+
+
+def _top(rest: IntArray, scores: FloatArray, size: int) -> IntArray:
+    """The ``size`` best of ``rest`` by (-score, key), in that order."""
+    values = -scores[rest]
+    if len(rest) > 8 * size:
+        # Partial selection instead of a full sort; ties at the cut go by key, as a stable
+        # sort of everything would have it.
+        cut = np.partition(values, size - 1)[size - 1]
+        better = np.flatnonzero(values < cut)
+        tied = np.flatnonzero(values == cut)[: size - len(better)]
+        keep = np.sort(np.concatenate((better, tied)))
+        ranked = keep[np.argsort(values[keep], kind="stable")]
+    else:
+        ranked = np.argsort(values, kind="stable")[:size]
+    out: IntArray = rest[ranked]
+    return out

@@ -11,15 +11,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 
 from config.settings import Settings
-from planner.assignment import Coverage, DayAssignment, DayOfFn, OpenDay, assign_days
+from planner.assignment import (
+    NEVER_US,
+    Coverage,
+    DayAssignment,
+    OpenDay,
+    assign_days,
+    to_us,
+)
 from planner.budgets import sample_daily_budgets
 from planner.clock import ensure_aware_utc
 from planner.feasibility import FeasibilityReport, check_feasibility
-from planner.ledger import LedgerEntry, in_cooldown
+from planner.ledger import LedgerView
 from planner.profiles import Profile, profile_key
 from planner.scoring import Pick
 from planner.timing import capacity, day_window, local_hhmm, sample_day_times
@@ -52,11 +60,6 @@ class PlanReport:
     rebound: int = 0  # revise: open slots whose profile changed
 
 
-def day_of_fn(settings: Settings) -> DayOfFn:
-    tz = settings.tz
-    return lambda instant: instant.astimezone(tz).date()
-
-
 def planning_days(week_start: date, now: datetime, settings: Settings) -> list[date]:
     """The days of the week still worth planning: today only if its window is not over."""
     today = now.astimezone(settings.tz).date()
@@ -78,14 +81,20 @@ def build_week(
     *,
     account: str,
     profiles: Sequence[Profile],
-    ledger: Mapping[str, LedgerEntry],
+    ledger: Mapping[str, LedgerView],
     now: datetime,
     settings: Settings,
     rng: np.random.Generator,
     week_start: date | None = None,
     used_this_week: int = 0,
+    through: date | None = None,
 ) -> tuple[WeeklyPlan, PlanReport]:
-    """Plan the rest of the week containing ``now`` (or the week of ``week_start``)."""
+    """Plan the rest of the week containing ``now`` (or the week of ``week_start``).
+
+    With ``through``, only the slots of the days up to it get a tentative profile; the
+    later ones stay empty until ``revise`` binds them (the coverage simulation, which
+    revises every morning anyway, skips the work that revise would redo).
+    """
     now = ensure_aware_utc(now, what="now")
     monday = week_start or week_monday(now.astimezone(settings.tz).date())
     days = planning_days(monday, now, settings)
@@ -103,13 +112,15 @@ def build_week(
         OpenDay(d, times, _day_start(d, settings, not_before))
         for d, times in zip(days, instants, strict=True)
     ]
-    coverage = Coverage.from_ledger(profiles, ledger)
+    coverage = Coverage.from_ledger(profiles, ledger, settings.tz)
     report.feasibility = _feasibility(coverage, days, draw.budgets, now, settings)
-    assignments = assign_days(
-        open_days, coverage, settings=settings, rng=rng, day_of=day_of_fn(settings)
-    )
+    fill = None if through is None else sum(d <= through for d in days)
+    assignments = assign_days(open_days, coverage, settings=settings, rng=rng, fill=fill)
+    unbound = [
+        DayAssignment(d.day, [None] * len(d.instants)) for d in open_days[len(assignments) :]
+    ]
     plan_days: dict[str, DailySlot] = {}
-    for i, (open_day, assigned) in enumerate(zip(open_days, assignments, strict=True)):
+    for i, (open_day, assigned) in enumerate(zip(open_days, assignments + unbound, strict=True)):
         engagements = [
             _engagement(
                 slot_id_for(account, open_day.day, index),
@@ -146,79 +157,76 @@ def revise(
     plan: WeeklyPlan,
     *,
     profiles: Sequence[Profile],
-    ledger: Mapping[str, LedgerEntry],
+    ledger: Mapping[str, LedgerView],
     now: datetime,
     settings: Settings,
     rng: np.random.Generator,
+    through: date | None = None,
 ) -> tuple[WeeklyPlan, PlanReport]:
     """Re-bind the open (pending) slots of today..Sunday from the live ledger.
 
     Executed or in-flight slots are never touched; a profile attempted or in flight today
-    is not picked again today.
+    is not picked again today. With ``through``, only the days up to it are re-bound (later
+    open slots keep their tentative profiles but still count as slots to come): for a
+    caller that revises again before any of them runs, such as the coverage simulation.
     """
     now = ensure_aware_utc(now, what="now")
     today = now.astimezone(settings.tz).date()
+    today_ordinal = today.toordinal()
     report = PlanReport()
-    coverage = Coverage.from_ledger(profiles, ledger)
-    day_of = day_of_fn(settings)
-    busy_today = frozenset(
-        profile_key(e.linkedin_url)
-        for e in plan.slots()
-        if e.linkedin_url and not e.is_open and day_of(e.scheduled_at) == today
-    )
-    for e in plan.slots():  # in-flight actions count as engaged for the projection
-        if (
-            e.status is Status.CLAIMED
-            and e.linkedin_url
-            and profile_key(e.linkedin_url) in coverage.profiles
-        ):
-            coverage.projected[profile_key(e.linkedin_url)] = e.scheduled_at
-    open_days: list[OpenDay] = []
+    coverage = Coverage.from_ledger(profiles, ledger, settings.tz)
+    calendar = coverage.calendar
+    busy: set[str] = set()
+    open_dates: list[date] = []
     open_slots: list[list[ScheduledEngagement]] = []
     for key in sorted(plan.days):
         day = plan.days[key]
-        if day.date < today:
-            continue
-        slots = [e for e in day.engagements if e.is_open]
-        open_slots.append(slots)
-        blocked = busy_today if day.date == today else frozenset()
-        open_days.append(
-            OpenDay(
-                day.date,
-                [e.scheduled_at for e in slots],
-                _day_start(day.date, settings, now),
-                blocked,
-            )
+        slots: list[ScheduledEngagement] = []
+        for e in day.engagements:
+            if e.status is Status.PENDING:
+                slots.append(e)
+                continue
+            if not e.linkedin_url:
+                continue
+            profile = profile_key(e.linkedin_url)
+            if calendar.ordinal(to_us(e.scheduled_at)) == today_ordinal:
+                busy.add(profile)  # attempted or in flight today: not again today
+            # In-flight actions count as engaged for the projection.
+            if e.status is Status.CLAIMED and profile in coverage.position:
+                coverage.project(profile, e.scheduled_at)
+        if day.date >= today:
+            open_dates.append(day.date)
+            open_slots.append(slots)
+    busy_today = frozenset(busy)
+    open_days = [
+        OpenDay(
+            d,
+            [e.scheduled_at for e in slots],
+            _day_start(d, settings, now),
+            busy_today if d == today else frozenset(),
         )
-    assignments = assign_days(open_days, coverage, settings=settings, rng=rng, day_of=day_of)
+        for d, slots in zip(open_dates, open_slots, strict=True)
+    ]
+    fill = None if through is None else sum(d.day <= through for d in open_days)
+    assignments = assign_days(open_days, coverage, settings=settings, rng=rng, fill=fill)
     rebound: dict[str, ScheduledEngagement] = {}
-    for slots, assigned in zip(open_slots, assignments, strict=True):
+    for slots, assigned in zip(open_slots, assignments, strict=False):
         for slot, pick in zip(slots, assigned.picks, strict=True):
-            fresh = _engagement(
-                slot.slot_id,
-                slot.index,
-                slot.scheduled_at,
-                pick=pick,
-                coverage=coverage,
-                settings=settings,
-            )
-            if (slot.linkedin_url, slot.forced) != (fresh.linkedin_url, fresh.forced):
+            fields = _binding(pick, coverage)
+            if (slot.linkedin_url, slot.forced) != (fields["linkedin_url"], fields["forced"]):
                 report.rebound += 1
-            rebound[slot.slot_id] = slot.model_copy(
-                update={name: getattr(fresh, name) for name in REBOUND_FIELDS}
-            )
-    # Shallow copies: untouched slots are shared with the old plan, which nobody mutates.
-    revised = plan.model_copy(
-        update={
-            "revision": plan.revision + 1,
-            "days": {
-                key: day.model_copy(
-                    update={"engagements": [rebound.get(e.slot_id, e) for e in day.engagements]}
-                )
-                for key, day in plan.days.items()
-            },
-        }
-    )
+            rebound[slot.slot_id] = slot.model_copy(update=fields)
+    # Shallow copies: untouched slots, and days without a re-bound slot, are shared with the
+    # old plan, which nobody mutates.
+    days = {
+        key: day.model_copy(
+            update={"engagements": [rebound.get(e.slot_id, e) for e in day.engagements]}
+        )
+        if any(e.slot_id in rebound for e in day.engagements)
+        else day
+        for key, day in plan.days.items()
+    }
+    revised = plan.model_copy(update={"revision": plan.revision + 1, "days": days})
     _tally(report, assignments, coverage, now)
     return revised, report
 
@@ -226,6 +234,18 @@ def revise(
 def _day_start(day: date, settings: Settings, not_before: datetime) -> datetime:
     start, _ = day_window(day, settings)
     return max(start, not_before)
+
+
+def _binding(pick: Pick | None, coverage: Coverage) -> dict[str, Any]:
+    """The REBOUND_FIELDS of a slot that ``pick`` fills (empty when there is none)."""
+    profile = coverage.profiles[pick.key] if pick else None
+    return {
+        "linkedin_url": profile.linkedin_url if profile else "",
+        "name": profile.name if profile else "",
+        "priority_score": round(pick.score, 3) if pick else 0.0,
+        "days_since_last_like": round(pick.days_since, 2) if pick else 0.0,
+        "forced": pick.forced if pick else False,
+    }
 
 
 def _engagement(
@@ -237,17 +257,12 @@ def _engagement(
     coverage: Coverage,
     settings: Settings,
 ) -> ScheduledEngagement:
-    profile = coverage.profiles.get(pick.key) if pick else None
     return ScheduledEngagement(
         slot_id=slot_id,
         index=index,
-        linkedin_url=profile.linkedin_url if profile else "",
-        name=profile.name if profile else "",
         scheduled_time=local_hhmm(instant, settings),
         scheduled_at=instant,
-        priority_score=round(pick.score, 3) if pick else 0.0,
-        days_since_last_like=round(pick.days_since, 2) if pick else 0.0,
-        forced=pick.forced if pick else False,
+        **_binding(pick, coverage),
     )
 
 
@@ -257,9 +272,8 @@ def _tally(
     report.forced = sum(a.forced for a in assignments)
     report.shortfall = sum(a.shortfall for a in assignments)
     report.unfilled_slots = sum(p is None for a in assignments for p in a.picks)
-    report.unreachable = sorted(
-        k for k in coverage.profiles if in_cooldown(coverage.ledger.get(k), now)
-    )
+    cooling = np.flatnonzero(coverage.in_cooldown(now))
+    report.unreachable = [coverage.keys[i] for i in cooling.tolist()]  # keys are sorted
 
 
 def _feasibility(
@@ -271,15 +285,15 @@ def _feasibility(
 ) -> FeasibilityReport | None:
     if not days:
         return None
-    day_of = day_of_fn(settings)
-    deadlines = []
-    for key, profile in coverage.profiles.items():
-        if not profile.active or in_cooldown(coverage.ledger.get(key), now):
-            continue
-        when = coverage.done_at(key)
-        deadlines.append(
-            days[0]
-            if when is None
-            else day_of(when) + timedelta(days=settings.COVERAGE_GUARANTEE_DAYS)
-        )
+    reachable = coverage.active & ~coverage.in_cooldown(now)
+    done_day = coverage.done_day[reachable]
+    ordinals = np.where(
+        coverage.done_us[reachable] == NEVER_US,
+        days[0].toordinal(),
+        done_day + settings.COVERAGE_GUARANTEE_DAYS,
+    )
+    # Deadlines bunch on a few dates: build each date object once.
+    unique, inverse = np.unique(ordinals, return_inverse=True)
+    dates = [date.fromordinal(o) for o in unique.tolist()]
+    deadlines = [dates[i] for i in inverse.tolist()]
     return check_feasibility(deadlines, days[0], list(budgets), settings)

@@ -1,0 +1,218 @@
+"""The planner's fast paths give exactly what the plain definitions give."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
+
+from config.settings import Settings
+from planner.assignment import NEVER_DAY, NEVER_US, Coverage, LocalCalendar, instants_us, to_us
+from planner.ledger import LedgerEntry, LedgerState, advance, record_outcome
+from planner.profiles import Profile, _normalise, profile_key
+from planner.scoring import _top
+from planner.timing import _first_valid, _grid, _params, _propose, _tables
+from planner.week import build_week, revise
+from planner.weekly_plan import Status
+
+MONDAY_6 = datetime(2026, 2, 9, 6, 0, tzinfo=UTC)
+
+_URL_CHARS = st.sampled_from(list("aAzZ09.-/_?#:@[] %\tw"))
+
+
+@hyp_settings(max_examples=400, deadline=None)
+@given(
+    st.one_of(
+        st.text(_URL_CHARS, max_size=30).map(lambda s: "https://" + s),
+        st.text(_URL_CHARS, max_size=30).map(lambda s: "https://www." + s),
+        st.text(max_size=40),
+    )
+)
+def test_profile_key_fast_path_matches_urlsplit(url: str) -> None:
+    """The regex shortcut and the cache give the key urlsplit gives, for any string."""
+    try:
+        expected = _normalise(url)
+    except ValueError:  # e.g. a port that is not a number: refused either way
+        with pytest.raises(ValueError):
+            profile_key(url)
+        return
+    assert profile_key(url) == expected
+
+
+@pytest.mark.parametrize(
+    "zone", ["UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
+)
+def test_local_calendar_matches_astimezone(zone: str) -> None:
+    """Local dates come out as astimezone() has them, across clock changes, one by one or not."""
+    tz = ZoneInfo(zone)
+    calendar = LocalCalendar(tz)
+    rng = np.random.default_rng(1)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    # Every minute around each 2026 clock change, plus random instants through the year.
+    instants = [start + timedelta(days=float(d)) for d in rng.uniform(0, 365, 2000)]
+    for month, day in ((3, 8), (3, 29), (4, 5), (10, 4), (10, 25), (11, 1)):
+        base = datetime(2026, month, day, tzinfo=UTC) - timedelta(hours=14)
+        instants += [base + timedelta(minutes=m) for m in range(0, 36 * 60, 7)]
+    us = np.array([to_us(t) for t in instants] + [NEVER_US], dtype=np.int64)
+    expected = [t.astimezone(tz).date().toordinal() for t in instants]
+    assert calendar.ordinals(us).tolist() == [*expected, NEVER_DAY]
+    assert [calendar.ordinal(int(u)) for u in us[:-1]] == expected
+
+
+def test_instants_us_is_exact() -> None:
+    """Epoch microseconds are exact integers, whatever zone the instant carries."""
+    berlin = ZoneInfo("Europe/Berlin")
+    t = datetime(2026, 3, 29, 2, 59, 59, 999_999, tzinfo=UTC)
+    got = instants_us([t, t.astimezone(berlin), None])
+    assert got.tolist() == [1_774_753_199_999_999, 1_774_753_199_999_999, NEVER_US]
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 6), min_size=1, max_size=400),
+    st.integers(1, 40),
+)
+def test_partial_top_matches_a_full_stable_sort(values: list[int], size: int) -> None:
+    """The partition shortcut ranks the best ``size`` like a stable sort of everything."""
+    scores = np.array(values, dtype=np.float64)
+    rest = np.arange(len(values), dtype=np.int64)
+    expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:size]
+    assert _top(rest, scores, size).tolist() == expected
+
+
+@pytest.mark.parametrize("n", [1, 5, 12, 20])
+def test_first_valid_row_is_the_batch_answer(settings: Settings, n: int) -> None:
+    """Walking rows one by one accepts the row the batch sampler would accept first."""
+    params = _params(settings)
+    _, shape = _grid(date(2026, 2, 9), params)
+    tab = _tables(shape, n, 0)
+    for seed in range(30):
+        v, u = np.random.default_rng(seed).random((2, 4, n))
+        proposals = _propose(_Replay([v, u]), tab, n, 4)
+        ok = np.all(np.diff(proposals, axis=1) >= params.gap_s, axis=1)
+        if params.hourly < n:
+            hourly = proposals[:, params.hourly :] - proposals[:, : -params.hourly]
+            ok &= np.all(hourly >= 3600, axis=1)
+        want = proposals[int(np.argmax(ok))].tolist() if ok.any() else None
+        assert _first_valid(tab, n, v, u, params) == want
+
+
+class _Replay(np.random.Generator):
+    """A generator that hands out given arrays, for replaying one batch's draws."""
+
+    def __init__(self, arrays: list[np.ndarray]) -> None:
+        super().__init__(np.random.PCG64(0))
+        self._arrays = list(arrays)
+
+    def random(self, *args: object, **kwargs: object) -> np.ndarray:  # type: ignore[override]
+        return self._arrays.pop(0)
+
+
+def test_ledger_state_follows_record_outcome(settings: Settings) -> None:
+    """advance() on tuples and record_outcome() on models agree after any outcome sequence."""
+    rng = np.random.default_rng(3)
+    outcomes = [Status.DONE, Status.FAILED, Status.NO_POSTS, Status.ALREADY_REACTED]
+    outcomes += [Status.SKIPPED, Status.UNKNOWN, Status.MISSED]
+    entry: LedgerEntry | None = None
+    state = LedgerState()
+    at = MONDAY_6
+    for _ in range(300):
+        outcome = outcomes[int(rng.integers(len(outcomes)))]
+        at += timedelta(hours=float(rng.uniform(1, 30)))
+        entry = record_outcome(entry, outcome, at, settings)
+        state = advance(state, outcome, at, settings)
+        assert tuple(getattr(entry, name) for name in LedgerState._fields) == tuple(state)
+
+
+def _profiles(n: int) -> list[Profile]:
+    rng = np.random.default_rng(9)
+    return [
+        Profile(
+            linkedin_url=f"https://example.com/in/p{i:03d}",
+            name=f"P{i}",
+            last_engaged_at=MONDAY_6 - timedelta(days=float(rng.uniform(0, 13))),
+        )
+        for i in range(n)
+    ]
+
+
+def test_coverage_reads_tuples_and_models_alike(settings: Settings) -> None:
+    """A ledger of LedgerState tuples plans exactly like one of LedgerEntry models."""
+    profiles = _profiles(40)
+    models: dict[str, LedgerEntry] = {}
+    tuples: dict[str, LedgerState] = {}
+    for i, p in enumerate(profiles[:30]):
+        outcome = (Status.DONE, Status.NO_POSTS, Status.FAILED)[i % 3]
+        for k in range(1 + i % 4):
+            at = MONDAY_6 - timedelta(days=3 - k)
+            models[p.key] = record_outcome(models.get(p.key), outcome, at, settings)
+            tuples[p.key] = advance(tuples.get(p.key, LedgerState()), outcome, at, settings)
+    a, _ = build_week(
+        account="t",
+        profiles=profiles,
+        ledger=models,
+        now=MONDAY_6,
+        settings=settings,
+        rng=np.random.default_rng(1),
+    )
+    b, _ = build_week(
+        account="t",
+        profiles=profiles,
+        ledger=tuples,
+        now=MONDAY_6,
+        settings=settings,
+        rng=np.random.default_rng(1),
+    )
+    assert a == b
+
+
+def test_profile_table_follows_the_list_not_the_cache() -> None:
+    """Another list of other profiles is planned from its own data, even with equal URLs."""
+    first = _profiles(5)
+    later = [p.model_copy(update={"last_engaged_at": MONDAY_6, "active": False}) for p in first]
+    a = Coverage.from_ledger(first, {})
+    b = Coverage.from_ledger(later, {})
+    assert a.active.all() and not b.active.any()
+    assert (b.done_us == to_us(MONDAY_6)).all()
+    dupes = [*first, first[0].model_copy(update={"name": "again"})]
+    assert Coverage.from_ledger(dupes, {}).profiles[first[0].key].name == "again"
+
+
+def test_through_binds_only_the_days_up_to_it(settings: Settings) -> None:
+    """build_week(through=) and revise(through=) bind only up to that day, later days kept."""
+    profiles = _profiles(100)
+    monday = MONDAY_6.date()
+    plan, _ = build_week(
+        account="t",
+        profiles=profiles,
+        ledger={},
+        now=MONDAY_6,
+        settings=settings,
+        rng=np.random.default_rng(2),
+        through=monday,
+    )
+    for key, day in plan.days.items():
+        bound = [bool(e.linkedin_url) for e in day.engagements]
+        assert all(bound) if key == monday.isoformat() else not any(bound)
+    tuesday = MONDAY_6 + timedelta(days=1)
+    revised, _ = revise(
+        plan,
+        profiles=profiles,
+        ledger={},
+        now=tuesday,
+        settings=settings,
+        rng=np.random.default_rng(3),
+        through=tuesday.date(),
+    )
+    for key, day in revised.days.items():
+        bound = [bool(e.linkedin_url) for e in day.engagements]
+        if key == tuesday.date().isoformat():
+            assert all(bound)
+        elif key > tuesday.date().isoformat():
+            assert not any(bound)
+            assert day.engagements == plan.days[key].engagements
