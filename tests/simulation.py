@@ -11,26 +11,44 @@ same outcome for a given profile on a given day):
 * ``token_bucket_topn``: the system being replaced: hourly/daily/weekly token buckets,
   ``days_since * 10 + 15`` for profiles that posted in the last 24 h, jitter
   ``uniform(-10, 10)``, top 20 then shuffled.
+
+Speed (tens of thousands of planning passes per full run): the ledger is kept as
+``LedgerState`` tuples advanced by the product's own rule (``planner.ledger.advance``), the
+planning core reads them as it reads stored entries. Only today's slots are ever bound
+(``through=today``): Monday's ``build_week`` binds Monday, each later morning's ``revise``
+binds that day; binding a later day earlier would be redone, unseen, on its own morning,
+exactly as the product's daily revise does. Scores of the baselines are drawn as arrays
+(one draw per profile, in the same order as before).
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 
 from config.settings import Settings
 from planner.budgets import sample_daily_budgets
-from planner.ledger import LedgerEntry, in_cooldown, record_outcome
-from planner.profiles import Profile
-from planner.scoring import calculate_priority, legacy_priority
+from planner.ledger import LedgerState, advance
+from planner.profiles import Profile, profile_key
+from planner.scoring import calculate_priorities, legacy_priorities
 from planner.week import build_week, revise
 from planner.weekly_plan import Status, WeeklyPlan
 
 START = date(2026, 1, 5)  # a Monday
 NEVER = -10_000  # day index of "never engaged"
+NO_COOLDOWN = np.iinfo(np.int64).min
+
+OUTCOMES = (Status.DONE, Status.NO_POSTS, Status.ALREADY_REACTED, Status.FAILED)
+"""What ``World.outcomes`` codes stand for (index -> status)."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -57,7 +75,7 @@ class World:
 
     profiles: list[Profile]
     initial_done: np.ndarray  # day index (negative: before the start) of the last success
-    outcomes: np.ndarray  # [profile, day] -> Status value of an attempt that day
+    outcomes: np.ndarray  # [profile, day] -> index into OUTCOMES of an attempt that day
     posted: np.ndarray  # [profile, day] -> posted in the 24 h before that day
 
     @classmethod
@@ -69,19 +87,18 @@ class World:
         initial_done = -rng.integers(1, 14, size=n)
         u = rng.random((n, days))
         f, a, p = params.failure_rate, params.already_reacted, params.no_posts_rate
-        table = np.full((n, days), Status.DONE.value, dtype=object)
-        table[u < f + a + p] = Status.NO_POSTS.value
-        table[u < f + a] = Status.ALREADY_REACTED.value
-        table[u < f] = Status.FAILED.value
+        table = np.zeros((n, days), dtype=np.int8)  # OUTCOMES[0]: done
+        table[u < f + a + p] = OUTCOMES.index(Status.NO_POSTS)
+        table[u < f + a] = OUTCOMES.index(Status.ALREADY_REACTED)
+        table[u < f] = OUTCOMES.index(Status.FAILED)
         dormant = rng.random(n) < params.dormant_rate
-        table[dormant, :] = Status.NO_POSTS.value
+        table[dormant, :] = OUTCOMES.index(Status.NO_POSTS)
         activity = rng.beta(0.6, 2.0, size=n)  # a few frequent posters, many quiet ones
         posted = rng.random((n, days)) < activity[:, None]
         return cls(profiles, initial_done, table, posted)
 
 
-@dataclass
-class Action:
+class Action(NamedTuple):
     day: int
     instant: datetime
     key: str
@@ -95,8 +112,8 @@ class Trace:
     last_done: np.ndarray
     days_since: list[np.ndarray] = field(default_factory=list)  # measured days only
     gaps: list[int] = field(default_factory=list)
-    actions: list[Action] = field(default_factory=list)
-    attempts: dict[tuple[int, str], Status] = field(default_factory=dict)
+    actions: list[Action] = field(default_factory=list)  # kept for the CHECKED policy only
+    attempts: dict[tuple[int, str], Status] = field(default_factory=dict)  # likewise
     budgets: list[list[int]] = field(default_factory=list)
     forced: int = 0
     unreachable: set[str] = field(default_factory=set)
@@ -113,11 +130,18 @@ def morning(index: int, settings: Settings) -> datetime:
 class Runner:
     """Applies a policy's actions to the world and records the trace."""
 
-    def __init__(self, world: World, params: SimParams, settings: Settings) -> None:
+    def __init__(
+        self, world: World, params: SimParams, settings: Settings, *, record: bool = True
+    ) -> None:
         self.world, self.params, self.settings = world, params, settings
-        self.index = {p.key: i for i, p in enumerate(world.profiles)}
-        self.ledger: dict[str, LedgerEntry] = {}
+        self.record = record  # keep every action (for the invariant checks) or only counts
+        self.keys = [p.key for p in world.profiles]
+        self.index = {k: i for i, k in enumerate(self.keys)}
+        self.ledger: dict[str, LedgerState] = {}
+        self.cooldown_us = np.full(len(self.keys), NO_COOLDOWN, dtype=np.int64)
         self.trace = Trace(last_done=world.initial_done.copy())
+        self.first_measured = 7 * params.warmup_weeks
+        self.mornings = [morning(d, settings) for d in range(params.days + 1)]
 
     def profiles_today(self) -> list[Profile]:
         """The source's view: last engaged as of the start (the ledger knows the rest)."""
@@ -128,37 +152,50 @@ class Runner:
 
     def attempt(self, day: int, action: Action) -> Status:
         i = self.index[action.key]
-        outcome = Status(self.world.outcomes[i, day])
-        self.ledger[action.key] = record_outcome(
-            self.ledger.get(action.key), outcome, action.instant, self.settings
-        )
-        self.trace.attempts[(day, action.key)] = outcome
-        self.trace.actions.append(action)
+        outcome = OUTCOMES[self.world.outcomes[i, day]]
+        state = self.ledger.get(action.key) or LedgerState()
+        after = advance(state, outcome, action.instant, self.settings)
+        self.ledger[action.key] = after
+        if after.cooldown_until is not None:
+            self.cooldown_us[i] = (after.cooldown_until - _EPOCH) // _US
+        trace = self.trace
+        if self.record:
+            trace.attempts[(day, action.key)] = outcome
+            trace.actions.append(action)
         if outcome is Status.DONE:
-            previous = int(self.trace.last_done[i])
-            if day >= 7 * self.params.warmup_weeks and previous > NEVER:
-                self.trace.gaps.append(day - previous)
-            self.trace.last_done[i] = day
+            self.cooldown_us[i] = NO_COOLDOWN
+            previous = int(trace.last_done[i])
+            if day >= self.first_measured and previous > NEVER:
+                trace.gaps.append(day - previous)
+            trace.last_done[i] = day
         if action.forced:
-            self.trace.forced += 1
+            trace.forced += 1
         return outcome
 
     def end_of_day(self, day: int) -> None:
-        if day < 7 * self.params.warmup_weeks:
+        """Record the day's days-since; mark whoever is cooling down the next morning.
+
+        Unreachable means in cooldown on some morning of the measured period, the first
+        one included: a cooldown that began in the warm-up and ends on the first measured
+        day still explains that profile's gap (the check runs from the warm-up's last day).
+        """
+        if day < self.first_measured - 1:
             return
-        self.trace.days_since.append(day - self.trace.last_done)
-        now = morning(day + 1, self.settings)
-        for key, entry in self.ledger.items():
-            if in_cooldown(entry, now):
-                self.trace.unreachable.add(key)
+        if day >= self.first_measured:
+            self.trace.days_since.append(day - self.trace.last_done)
+        now_us = (self.mornings[day + 1] - _EPOCH) // _US
+        for i in np.flatnonzero(self.cooldown_us > now_us).tolist():
+            self.trace.unreachable.add(self.keys[i])
 
 
 def run_late_binding(runner: Runner, rng: np.random.Generator) -> Trace:
     settings, profiles = runner.settings, runner.profiles_today()
     plan: WeeklyPlan | None = None
     for day in range(runner.params.days):
-        now = morning(day, settings)
+        now = runner.mornings[day]
         if day % 7 == 0:
+            # Monday: the week's budgets and times, and today's slots bound from the same
+            # ledger at the same instant a revise would use (so no revise follows).
             plan, _ = build_week(
                 account="sim",
                 profiles=profiles,
@@ -166,18 +203,26 @@ def run_late_binding(runner: Runner, rng: np.random.Generator) -> Trace:
                 now=now,
                 settings=settings,
                 rng=rng,
+                through=day_date(day),
             )
             runner.trace.budgets.append([d.budget for d in plan.days.values()])
-        assert plan is not None
-        plan, _ = revise(
-            plan, profiles=profiles, ledger=runner.ledger, now=now, settings=settings, rng=rng
-        )
+        else:
+            assert plan is not None
+            plan, _ = revise(
+                plan,
+                profiles=profiles,
+                ledger=runner.ledger,
+                now=now,
+                settings=settings,
+                rng=rng,
+                through=day_date(day),
+            )
         today = plan.days.get(day_date(day).isoformat())
         for slot in today.engagements if today else []:
             if not slot.linkedin_url:
                 slot.status = Status.SKIPPED
                 continue
-            action = Action(day, slot.scheduled_at, runner_key(slot.linkedin_url), slot.forced)
+            action = Action(day, slot.scheduled_at, profile_key(slot.linkedin_url), slot.forced)
             slot.status = runner.attempt(day, action)
         runner.end_of_day(day)
     return runner.trace
@@ -185,73 +230,67 @@ def run_late_binding(runner: Runner, rng: np.random.Generator) -> Trace:
 
 def run_seed_static(runner: Runner, rng: np.random.Generator) -> Trace:
     settings, params = runner.settings, runner.params
-    keys = [p.key for p in runner.world.profiles]
+    keys = runner.keys
+    n = len(keys)
     for week in range(params.weeks + params.warmup_weeks):
         first = 7 * week
         budgets = sample_daily_budgets(rng, 7, settings.WEEKLY_BUDGET_TARGET, settings).budgets
         runner.trace.budgets.append(list(budgets))
         projected = runner.trace.last_done.astype(float).copy()
-        yesterday: set[str] = set()
-        plan: list[list[tuple[str, bool]]] = []
+        yesterday = np.zeros(n, dtype=bool)
+        plan: list[list[tuple[int, bool]]] = []
         for offset, budget in enumerate(budgets):
             day = first + offset
-            days_since = day - projected
-            scored = sorted(
-                (
-                    (
-                        calculate_priority(float(days_since[i]), rng, settings),
-                        k,
-                        float(days_since[i]),
-                    )
-                    for i, k in enumerate(keys)
-                    if k not in yesterday
-                ),
-                reverse=True,
-            )
-            forced = [k for _, k, ds in scored if ds > settings.FORCE_INCLUDE_DAYS_THRESHOLD]
-            forced = forced[: settings.FORCE_INCLUDE_MAX_PER_DAY][:budget]
-            rest = [(s, k) for s, k, _ in scored if k not in forced][
-                : settings.SELECTION_POOL_MULTIPLIER * budget
-            ]
+            who = np.flatnonzero(~yesterday)  # key order, as the profiles are
+            days_since = day - projected[who]
+            scores = calculate_priorities(days_since, rng, settings)
+            # Highest score first; equal scores by key, descending (a reverse tuple sort).
+            order = np.lexsort((-who, -scores))
+            ranked, ranked_scores, ranked_days = who[order], scores[order], days_since[order]
+            over = np.flatnonzero(ranked_days > settings.FORCE_INCLUDE_DAYS_THRESHOLD)
+            forced = ranked[over[: settings.FORCE_INCLUDE_MAX_PER_DAY][:budget]]
+            keep = ~np.isin(ranked, forced)
+            rest = ranked[keep][: settings.SELECTION_POOL_MULTIPLIER * budget]
+            weights = ranked_scores[keep][: len(rest)]
             need = min(budget - len(forced), len(rest))
-            weights = np.array([s for s, _ in rest])
             chosen = (
                 rng.choice(len(rest), size=need, replace=False, p=weights / weights.sum())
                 if need
-                else []
+                else np.empty(0, dtype=np.int64)
             )
-            picks = [(k, True) for k in forced] + [(rest[int(c)][1], False) for c in chosen]
+            picks = [(int(i), True) for i in forced] + [(int(rest[c]), False) for c in chosen]
             plan.append(picks)
-            yesterday = {k for k, _ in picks}
-            for k, _ in picks:
-                projected[runner.index[k]] = day
+            yesterday[:] = False
+            for i, _ in picks:
+                yesterday[i] = True
+                projected[i] = day
         for offset, picks in enumerate(plan):
             day = first + offset
-            for k, was_forced in picks:
-                runner.attempt(day, Action(day, morning(day, settings), k, was_forced))
+            at = runner.mornings[day]
+            for i, was_forced in picks:
+                runner.attempt(day, Action(day, at, keys[i], was_forced))
             runner.end_of_day(day)
     return runner.trace
 
 
 def run_token_bucket(runner: Runner, rng: np.random.Generator) -> Trace:
     settings = runner.settings
-    keys = [p.key for p in runner.world.profiles]
+    keys = runner.keys
     weekly_tokens = float(settings.WEEKLY_LIMIT)
     week: list[int] = []
     for day in range(runner.params.days):
         weekly_tokens = min(float(settings.WEEKLY_LIMIT), weekly_tokens + settings.WEEKLY_LIMIT / 7)
         daily_tokens = settings.DAILY_LIMIT
-        days_since = day - runner.trace.last_done
-        scores = [
-            (legacy_priority(float(days_since[i]), bool(runner.world.posted[i, day]), rng), k)
-            for i, k in enumerate(keys)
-        ]
-        top = [k for _, k in sorted(scores, reverse=True)[:20]]
+        days_since = (day - runner.trace.last_done).astype(np.float64)
+        scores = legacy_priorities(days_since, runner.world.posted[:, day], rng)
+        # Top 20 by score; equal scores by key, descending (a reverse tuple sort).
+        top = np.lexsort((-np.arange(len(keys)), -scores))[:20]
         week.append(0)
+        at = runner.mornings[day]
         for j in rng.permutation(len(top)):
             if daily_tokens < 1 or weekly_tokens < 1:
                 break
-            outcome = runner.attempt(day, Action(day, morning(day, settings), top[int(j)], False))
+            outcome = runner.attempt(day, Action(day, at, keys[top[j]], False))
             week[-1] += 1
             if outcome is Status.DONE:  # the old engine consumed tokens on success only
                 daily_tokens -= 1
@@ -263,26 +302,43 @@ def run_token_bucket(runner: Runner, rng: np.random.Generator) -> Trace:
     return runner.trace
 
 
-def runner_key(url: str) -> str:
-    from planner.profiles import profile_key
-
-    return profile_key(url)
-
+CHECKED = "late_binding"
+"""The policy whose executed actions are checked against the invariants (I1, I2, I4-I6)."""
 
 POLICIES = {
-    "late_binding": run_late_binding,
+    CHECKED: run_late_binding,
     "seed_static": run_seed_static,
     "token_bucket_topn": run_token_bucket,
 }
 
 
-def run_all(params: SimParams, settings: Settings) -> Iterator[tuple[int, dict[str, Trace]]]:
-    """Yield, per run, the trace of every policy on that run's shared world."""
-    for run in range(params.runs):
-        seeds = np.random.SeedSequence([params.seed, run]).spawn(1 + len(POLICIES))
-        world = World.create(params, np.random.default_rng(seeds[0]))
-        traces = {
-            name: policy(Runner(world, params, settings), np.random.default_rng(seed))
-            for (name, policy), seed in zip(POLICIES.items(), seeds[1:], strict=True)
-        }
-        yield run, traces
+def run_one(params: SimParams, settings: Settings, run: int) -> dict[str, Trace]:
+    """The trace of every policy on run ``run``'s shared world (seeded by run number)."""
+    seeds = np.random.SeedSequence([params.seed, run]).spawn(1 + len(POLICIES))
+    world = World.create(params, np.random.default_rng(seeds[0]))
+    return {
+        name: policy(
+            Runner(world, params, settings, record=name == CHECKED), np.random.default_rng(seed)
+        )
+        for (name, policy), seed in zip(POLICIES.items(), seeds[1:], strict=True)
+    }
+
+
+def run_all(
+    params: SimParams, settings: Settings, workers: int = 1
+) -> Iterator[tuple[int, dict[str, Trace]]]:
+    """Yield, per run and in run order, the trace of every policy on that run's world.
+
+    Runs are independent (each seeded by its number), so ``workers`` > 1 spreads them over
+    forked processes; the traces, and so every metric, are the same whatever ``workers``.
+    """
+    workers = min(workers, params.runs)
+    if workers <= 1 or "fork" not in mp.get_all_start_methods():
+        for run in range(params.runs):
+            yield run, run_one(params, settings, run)
+        return
+    # fork: the children start with everything imported and the settings built, at once.
+    with mp.get_context("fork").Pool(workers) as pool:
+        chunk = max(1, params.runs // (4 * workers))
+        runs = pool.imap(partial(run_one, params, settings), range(params.runs), chunk)
+        yield from enumerate(runs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time as _time
 from collections import Counter, defaultdict
@@ -101,12 +102,13 @@ def violations(trace: Trace, settings: Settings) -> dict[str, int]:
     return out
 
 
-def simulate(params: SimParams) -> dict[str, Any]:
+def simulate(params: SimParams, workers: int = 1) -> dict[str, Any]:
+    """Every metric of DESIGN.md "Metrics"; ``workers`` processes share the runs."""
     settings = sim_settings(params)
     started = _time.perf_counter()
     by_policy: defaultdict[str, list[Trace]] = defaultdict(list)
     found = dict.fromkeys(VIOLATION_KEYS, 0)
-    for _, traces in run_all(params, settings):
+    for _, traces in run_all(params, settings, workers):
         for name, trace in traces.items():
             by_policy[name].append(trace)
         for key, count in violations(traces["late_binding"], settings).items():
@@ -165,6 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weekly-budget", type=int, default=80)
     parser.add_argument("--dormant-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes sharing the runs (default: one per core); metrics do not depend on it",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
     args = parser.parse_args(argv)
     params = SimParams(
@@ -178,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         dormant_rate=args.dormant_rate,
         seed=args.seed,
     )
-    result = simulate(params)
+    result = simulate(params, workers=args.workers)
     print_report(result)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -231,6 +239,14 @@ def test_same_seed_same_result() -> None:
     b = simulate(SimParams(weeks=1, runs=1, warmup_weeks=1, seed=3))
     a.pop("seconds"), b.pop("seconds")
     assert a == b
+
+
+def test_workers_do_not_change_the_metrics() -> None:
+    """Runs spread over two processes give exactly the metrics of one process."""
+    params = SimParams(weeks=1, runs=3, warmup_weeks=1, seed=5)
+    one, two = simulate(params), simulate(params, workers=2)
+    one.pop("seconds"), two.pop("seconds")
+    assert one == two
 
 
 def test_infeasible_setup_degrades_without_crashing() -> None:
