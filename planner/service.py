@@ -36,7 +36,7 @@ from planner.weekly_plan import (
 # A claimed slot whose job is no longer alive, or that has been claimed longer than any job
 # may run, was interrupted mid-action.
 STALE_CLAIM_GRACE = timedelta(seconds=JOB_TIMEOUT_S + 60)
-LIVE_JOB_STATES = {"queued", "started", "deferred"}  # "scheduled" is asked of the backend
+LIVE_JOB_STATES = {"queued", "deferred"}  # "scheduled": the backend; "started": heartbeat
 
 
 class ServiceError(Exception):
@@ -125,10 +125,26 @@ def schedule_slot(live: Live, slot: ScheduledEngagement, *, job_id: str | None =
 
 
 def job_alive(live: Live, job_id: str) -> bool:
+    """Scheduled, queued, or running on a worker whose heartbeat has not expired."""
     if live.queue.scheduled_at(job_id) is not None:
         return True
-    status = live.client.hget(f"rq:job:{job_id}", "status")
-    return status is not None and text(status) in LIVE_JOB_STATES
+    raw = live.client.hget(f"rq:job:{job_id}", "status")
+    status = text(raw) if raw is not None else None
+    if status == "started":
+        return _heartbeat_alive(live, job_id)
+    return status in LIVE_JOB_STATES
+
+
+def _heartbeat_alive(live: Live, job_id: str) -> bool:
+    # RQ only marks a killed worker's job abandoned at its next maintenance pass (minutes);
+    # the execution's heartbeat in the started registry expires within about 90 seconds.
+    from rq.registry import StartedJobRegistry  # noqa: PLC0415
+
+    key = StartedJobRegistry(live.settings.QUEUE_NAME, connection=live.client).key
+    real_now = live.clock.real_now().timestamp()  # RQ scores real time, never the demo's
+    return any(
+        float(score) > real_now for _, score in live.client.zscan_iter(key, match=f"{job_id}:*")
+    )
 
 
 def ensure_jobs(live: Live, plan: WeeklyPlan) -> int:

@@ -320,14 +320,6 @@ def test_worker_killed_inside_handler_leaves_slot_unknown_never_rerun(
     assert rig.slot(slot.slot_id).status is Status.UNKNOWN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "job_alive trusts RQ's 'started' status, which only changes when a worker's "
-        "maintenance pass (every 10 min by default) cleans the expired execution; the "
-        "execution heartbeat itself expires ~90 s after the kill"
-    ),
-)
 def test_killed_claim_is_unknown_once_its_job_heartbeat_expired(
     make_rig: Callable[..., Rig],
 ) -> None:
@@ -344,14 +336,6 @@ def test_killed_claim_is_unknown_once_its_job_heartbeat_expired(
     assert recover_stale_claims(rig.live, this_week(rig), rig.live.clock()) == [slot.slot_id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "finish_slot raises SlotStateError when the claim was turned unknown while the "
-        "handler was still running: the run fails into RQ's failed registry and the "
-        "handler's outcome is dropped"
-    ),
-)
 def test_horse_outliving_its_worker_ends_its_job_without_error(
     make_rig: Callable[..., Rig],
 ) -> None:

@@ -22,7 +22,7 @@ from planner.ledger import LedgerEntry, record_outcome
 from planner.profiles import profile_key
 from planner.service import Live, schedule_slot
 from planner.sources.base import OutcomeUpdate
-from planner.store import SlotNotFound, SlotRecord
+from planner.store import SlotNotFound, SlotRecord, SlotStateError
 from planner.timing import day_window, local_hhmm, retime
 from planner.weekly_plan import Status
 from worker.handlers import EngagementRequest, Handler, call_handler
@@ -86,15 +86,24 @@ def execute_slot(
     entry = record_outcome(
         live.store.get_ledger(account).get(key), result.outcome, finished, settings
     )
-    live.store.finish_slot(
-        account,
-        slot_id,
-        result.outcome,
-        finished,
-        reason=result.reason,
-        ledger_key=key,
-        ledger_entry=entry,
-    )
+    try:
+        live.store.finish_slot(
+            account,
+            slot_id,
+            result.outcome,
+            finished,
+            reason=result.reason,
+            ledger_key=key,
+            ledger_entry=entry,
+        )
+    except (SlotStateError, SlotNotFound) as exc:
+        # This run outlived its worker: the claim was already reported unknown (or the week
+        # replaced). The action did happen, so the ledger still learns its outcome.
+        live.store.put_ledger_entry(account, key, entry)
+        if result.outcome is not Status.DONE:
+            guard.release(slot_id)
+        log.warning("slot %s: %s recorded late (%s)", slot_id, result.outcome.value, exc)
+        return RunResult(slot_id, "ignored", f"{result.outcome.value} recorded late: {exc}")
     # A crash between these two steps leaves the reservation counted: the caps only get
     # stricter, never looser.
     if result.outcome is not Status.DONE:

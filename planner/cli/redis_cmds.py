@@ -80,6 +80,7 @@ def worker(
     settings = obj(ctx).settings
     target = server_url(ctx)
     argv = [str(Path(sys.executable).parent / "rq"), "worker", settings.QUEUE_NAME, "--url", target]
+    argv += ["--worker-class", "worker.rq_worker.EngagementWorker"]
     argv += ["--with-scheduler"] * with_scheduler + ["--burst"] * burst
     os.environ["REDIS_URL"] = target  # the jobs read their settings from the environment
     os.execv(argv[0], argv)
