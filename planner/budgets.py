@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr, ndtri
 
 from config.settings import Settings
 
@@ -109,6 +108,10 @@ def _truncated_normal(
     lo: npt.NDArray[np.int_],
     hi: npt.NDArray[np.int_],
 ) -> npt.NDArray[np.float64]:
+    # scipy costs ~0.3 s to import: load it only when budgets are drawn, not with every
+    # command that imports the planner.
+    from scipy.special import ndtr, ndtri  # noqa: PLC0415
+
     u = rng.random(len(lo))
     lo_f = lo.astype(np.float64)
     hi_f = hi.astype(np.float64)

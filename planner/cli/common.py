@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
-import redis
 import typer
-from rich.console import Console
 
-from config.settings import Settings, SettingsError, load_settings
-
+# Every command module is imported to list the commands, so nothing heavy is imported at
+# module level here: settings (pydantic), redis and rich load when a command needs them,
+# which keeps ``python -m planner --help`` fast.
 if TYPE_CHECKING:
+    import redis
+    from rich.console import Console
+
+    from config.settings import Settings
     from planner.service import Live
 
 # Exit codes: 0 ok, 1 "not healthy" / nothing to do, 2 bad input, 3 store unavailable.
@@ -26,11 +30,17 @@ AccountOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 
-err_console = Console(stderr=True)
+
+@cache
+def err_console() -> Console:
+    """The stderr console (created on first use: rich is not needed to list commands)."""
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console(stderr=True)
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err_console().print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
@@ -42,6 +52,8 @@ class AppContext:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from config.settings import SettingsError, load_settings  # noqa: PLC0415
+
             try:
                 if self.env_file is not None:
                     self._settings = load_settings(_env_file=self.env_file)
@@ -63,6 +75,7 @@ def obj(ctx: typer.Context) -> AppContext:
 @contextmanager
 def translated_errors() -> Iterator[None]:
     """Bad input of any kind becomes one clear line and a non-zero exit."""
+    from config.settings import SettingsError  # noqa: PLC0415
     from planner.sources.errors import SourceError  # noqa: PLC0415
     from planner.store import StoreError, StoreUnavailable  # noqa: PLC0415
     from planner.weekly_plan import PlanError  # noqa: PLC0415
@@ -73,7 +86,7 @@ def translated_errors() -> Iterator[None]:
         if exc.problems:
             from planner.sources import format_problems  # noqa: PLC0415
 
-            err_console.print(format_problems(exc.problems, title="rows refused"))
+            err_console().print(format_problems(exc.problems, title="rows refused"))
         fail(str(exc))
     except (PlanError, SettingsError) as exc:
         fail(str(exc))
@@ -85,6 +98,8 @@ def translated_errors() -> Iterator[None]:
 
 def connect_redis(settings: Settings) -> redis.Redis:
     """REDIS_URL, or the embedded server (started on first use); exit 3 if unreachable."""
+    import redis  # noqa: PLC0415
+
     from planner.embedded import connect  # noqa: PLC0415
     from planner.redis_server import RedisServerError  # noqa: PLC0415
 
@@ -114,6 +129,7 @@ def open_live(ctx: typer.Context, account: str) -> Live:
 def account_settings(ctx: typer.Context, account: str) -> Settings:
     """The base settings with ``account``'s overrides from ACCOUNTS_FILE."""
     from config.accounts import settings_for  # noqa: PLC0415
+    from config.settings import SettingsError  # noqa: PLC0415
 
     try:
         return settings_for(obj(ctx).settings, account)

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from config.settings import Settings
 from planner.cli.app import app
 from planner.cli.common import (
     AccountOption,
@@ -21,9 +20,9 @@ from planner.cli.common import (
     translated_errors,
 )
 from planner.cli.source_options import SheetOption, StrictOption, WorksheetOption, load_profiles
-from planner.weekly_plan import parse_iso_week, validate_account, week_monday
 
 if TYPE_CHECKING:
+    from config.settings import Settings
     from planner.service import StoreOutcome
     from planner.week import PlanReport
 
@@ -68,6 +67,7 @@ def generate_week(
     from planner.render import render_plan  # noqa: PLC0415
     from planner.service import generate  # noqa: PLC0415
     from planner.week import build_week  # noqa: PLC0415
+    from planner.weekly_plan import validate_account  # noqa: PLC0415
 
     settings = obj(ctx).settings
     live = None if dry_run else open_live(ctx, account)
@@ -153,6 +153,8 @@ def resolve_week(label: str | None, now: datetime, settings: Settings) -> date |
         return None
     if label == "next":
         return this_monday(now, settings) + timedelta(days=7)
+    from planner.weekly_plan import parse_iso_week  # noqa: PLC0415
+
     return parse_iso_week(label)
 
 
@@ -161,4 +163,6 @@ def minutes_of_day(t: time) -> int:
 
 
 def this_monday(now: datetime, settings: Settings) -> date:
+    from planner.weekly_plan import week_monday  # noqa: PLC0415
+
     return week_monday(now.astimezone(settings.tz).date())

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from config.settings import Settings
 from planner.cli.common import err_console
-from planner.sources.base import LoadResult
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from planner.sources.base import LoadResult
 
 SheetOption = Annotated[
     str | None,
@@ -45,7 +47,7 @@ def load_profiles(
     source = open_source(settings, profiles=profiles, sheet=sheet, worksheet=worksheet)
     result = source.load(now, strict=strict)
     if result.problems:
-        err_console.print(
+        err_console().print(
             format_problems(
                 result.problems,
                 title=f"{len(result.skipped_rows)} rows skipped in {result.source}",
