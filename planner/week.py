@@ -215,7 +215,7 @@ def revise(
             fields = _binding(pick, coverage)
             if (slot.linkedin_url, slot.forced) != (fields["linkedin_url"], fields["forced"]):
                 report.rebound += 1
-            rebound[slot.slot_id] = slot.model_copy(update=fields)
+            rebound[slot.slot_id] = _rebind(slot, fields)
     # Shallow copies: untouched slots, and days without a re-bound slot, are shared with the
     # old plan, which nobody mutates.
     days = {
@@ -257,13 +257,43 @@ def _engagement(
     coverage: Coverage,
     settings: Settings,
 ) -> ScheduledEngagement:
-    return ScheduledEngagement(
-        slot_id=slot_id,
-        index=index,
-        scheduled_time=local_hhmm(instant, settings),
-        scheduled_at=instant,
-        **_binding(pick, coverage),
-    )
+    bound = _binding(pick, coverage)
+    # Keys in field order, as validation would store them (repr follows this order).
+    values: dict[str, Any] = {
+        "slot_id": slot_id,
+        "index": index,
+        "linkedin_url": bound["linkedin_url"],
+        "name": bound["name"],
+        "scheduled_time": local_hhmm(instant, settings),
+        "scheduled_at": ensure_aware_utc(instant),
+        "priority_score": bound["priority_score"],
+        "days_since_last_like": bound["days_since_last_like"],
+        "forced": bound["forced"],
+    }
+    fields_set = set(values)
+    values.update(status=Status.PENDING, attempts=0, claimed_at=None, finished_at=None, reason="")
+    return _assemble(values, fields_set)
+
+
+# Planning builds and re-binds thousands of slots per second in the simulation; pydantic's
+# validation (and even model_construct / model_copy, which are slower still) is most of
+# that cost, and every value here is already valid by construction: ids from slot_id_for,
+# HH:MM from local_hhmm, aware UTC instants, plain floats and bools. So slots are assembled
+# the way pydantic's own model_construct does it, minus its generic bookkeeping;
+# tests/test_fast_paths.py checks the result equals a validated model, field for field.
+def _assemble(values: dict[str, Any], fields_set: set[str]) -> ScheduledEngagement:
+    """A slot from every one of its field values (in field order), without validation."""
+    slot = ScheduledEngagement.__new__(ScheduledEngagement)
+    object.__setattr__(slot, "__dict__", values)
+    object.__setattr__(slot, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(slot, "__pydantic_extra__", None)  # extra="forbid": never any
+    object.__setattr__(slot, "__pydantic_private__", None)  # no private attributes
+    return slot
+
+
+def _rebind(slot: ScheduledEngagement, fields: dict[str, Any]) -> ScheduledEngagement:
+    """``slot.model_copy(update=fields)``, assembled directly (see ``_assemble``)."""
+    return _assemble({**slot.__dict__, **fields}, slot.model_fields_set | fields.keys())
 
 
 def _tally(

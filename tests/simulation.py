@@ -142,6 +142,7 @@ class Runner:
         self.trace = Trace(last_done=world.initial_done.copy())
         self.first_measured = 7 * params.warmup_weeks
         self.mornings = [morning(d, settings) for d in range(params.days + 1)]
+        self.outcome_rows: list[list[int]] = world.outcomes.tolist()  # list lookups are cheaper
 
     def profiles_today(self) -> list[Profile]:
         """The source's view: last engaged as of the start (the ledger knows the rest)."""
@@ -152,7 +153,7 @@ class Runner:
 
     def attempt(self, day: int, action: Action) -> Status:
         i = self.index[action.key]
-        outcome = OUTCOMES[self.world.outcomes[i, day]]
+        outcome = OUTCOMES[self.outcome_rows[i][day]]
         state = self.ledger.get(action.key) or LedgerState()
         after = advance(state, outcome, action.instant, self.settings)
         self.ledger[action.key] = after
@@ -248,8 +249,10 @@ def run_seed_static(runner: Runner, rng: np.random.Generator) -> Trace:
             order = np.lexsort((-who, -scores))
             ranked, ranked_scores, ranked_days = who[order], scores[order], days_since[order]
             over = np.flatnonzero(ranked_days > settings.FORCE_INCLUDE_DAYS_THRESHOLD)
-            forced = ranked[over[: settings.FORCE_INCLUDE_MAX_PER_DAY][:budget]]
-            keep = ~np.isin(ranked, forced)
+            forced_at = over[: settings.FORCE_INCLUDE_MAX_PER_DAY][:budget]
+            forced = ranked[forced_at]
+            keep = np.ones(len(ranked), dtype=bool)
+            keep[forced_at] = False
             rest = ranked[keep][: settings.SELECTION_POOL_MULTIPLIER * budget]
             weights = ranked_scores[keep][: len(rest)]
             need = min(budget - len(forced), len(rest))

@@ -18,7 +18,7 @@ from planner.profiles import Profile, _normalise, profile_key
 from planner.scoring import _top
 from planner.timing import _first_valid, _grid, _params, _propose, _tables
 from planner.week import build_week, revise
-from planner.weekly_plan import Status
+from planner.weekly_plan import ScheduledEngagement, Status
 
 MONDAY_6 = datetime(2026, 2, 9, 6, 0, tzinfo=UTC)
 
@@ -216,3 +216,32 @@ def test_through_binds_only_the_days_up_to_it(settings: Settings) -> None:
         elif key > tuesday.date().isoformat():
             assert not any(bound)
             assert day.engagements == plan.days[key].engagements
+
+
+def test_assembled_slots_equal_validated_models(settings: Settings) -> None:
+    """Slots built and re-bound without validation equal validated models, field for field."""
+    profiles = _profiles(60)
+    plan, _ = build_week(
+        account="t",
+        profiles=profiles,
+        ledger={},
+        now=MONDAY_6,
+        settings=settings,
+        rng=np.random.default_rng(4),
+    )
+    revised, _ = revise(
+        plan,
+        profiles=profiles,
+        ledger={},
+        now=MONDAY_6 + timedelta(days=2),
+        settings=settings,
+        rng=np.random.default_rng(5),
+    )
+    for slot in [*plan.slots(), *revised.slots()]:
+        validated = ScheduledEngagement(**{k: getattr(slot, k) for k in slot.model_fields_set})
+        assert slot == validated
+        assert slot.model_dump() == validated.model_dump()
+        assert slot.model_fields_set == validated.model_fields_set
+        slot.status = Status.DONE  # assignment still validates
+        with pytest.raises(ValueError):
+            slot.index = -1
