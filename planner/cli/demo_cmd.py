@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from planner.cli.app import app
@@ -40,6 +39,8 @@ def demo(
     Redis, the dry-run handler with a realistic outcome mix, a real rqscheduler process and
     rq worker processes, and a clock that runs a week in about --seconds.
     """
+    from rich.progress import BarColumn, Progress, TextColumn  # noqa: PLC0415 - not for --help
+
     from planner.demo import run_demo  # noqa: PLC0415
     from planner.sources import CsvSource  # noqa: PLC0415
 
