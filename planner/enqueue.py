@@ -12,7 +12,7 @@ is fine because the job itself claims its slot first and checks lateness (DESIGN
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 import redis
@@ -54,7 +54,7 @@ class RqSchedulerQueue:
         if self.scheduled_at(job_id) is not None:
             return False
         # rq-scheduler stores a naive UTC timestamp; it reads whatever it gets as UTC.
-        naive_utc = whole_second_up(at).replace(tzinfo=None)
+        naive_utc = whole_second(at).replace(tzinfo=None)
         self._scheduler.enqueue_at(
             naive_utc,
             func,
@@ -100,7 +100,7 @@ class RqBuiltinQueue:
         )
         try:
             # enqueue_at ignores unique=True; create_job + schedule_job(unique) is atomic.
-            self._queue.schedule_job(job, whole_second_up(at), unique=True)
+            self._queue.schedule_job(job, whole_second(at), unique=True)
         except DuplicateJobError:
             return False
         return True
@@ -121,12 +121,9 @@ class RqBuiltinQueue:
         return ensure_aware_utc(when, what="scheduled time")
 
 
-def whole_second_up(at: datetime) -> datetime:
-    """Both backends truncate to whole seconds; rounding up keeps a job from firing early."""
-    at = ensure_aware_utc(at, what="job time")
-    if at.microsecond:
-        at = at.replace(microsecond=0) + timedelta(seconds=1)
-    return at
+def whole_second(at: datetime) -> datetime:
+    """Both backends keep whole seconds; the job waits out the fraction (worker.execute)."""
+    return ensure_aware_utc(at, what="job time").replace(microsecond=0)
 
 
 def delayed_queue(connection: redis.Redis, backend: str, queue_name: str) -> DelayedQueue:

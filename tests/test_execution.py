@@ -119,7 +119,9 @@ def test_guard_refusal_retries_after_the_gap(live: Live) -> None:
     a, b = plan.days["2026-02-09"].engagements[:2]
     handler = CountingHandler()
     assert run(live, handler, a.slot_id, a.scheduled_at) == "done"
-    assert run(live, handler, b.slot_id, a.scheduled_at + timedelta(seconds=30)) == "rescheduled"
+    close = a.scheduled_at + timedelta(seconds=30)
+    assert live.store.reschedule_slot("acct", b.slot_id, close, "00:00")
+    assert run(live, handler, b.slot_id, close) == "rescheduled"
     moved = live.store.load_slot("acct", b.slot_id).engagement
     gap = timedelta(minutes=live.settings.TIMING_MIN_GAP_MINUTES)
     assert moved.scheduled_at >= a.scheduled_at + gap

@@ -10,6 +10,7 @@ that raised would land in RQ's failed registry and invite a manual retry.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 RETRY_JITTER_S = 90.0  # spread re-tried slots so two refused jobs do not collide again
 LEAD = timedelta(seconds=30)  # a re-timed slot is never placed closer than this to now
+MAX_EARLY_WAIT_S = 2.0  # real seconds a job may be early and still wait for its instant
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,14 @@ def execute_slot(
     if _engaged_recently(ledger_entry, record.day, live):
         # The plan already avoids this (I5); a stale binding must not break it either.
         return _close(live, slot_id, Status.SKIPPED, now, "engaged successfully yesterday or today")
+    early_s = (live.clock.to_real(slot.scheduled_at) - live.clock.real_now()).total_seconds()
+    if early_s > MAX_EARLY_WAIT_S:
+        # A stray copy of the job (its slot was re-timed later): the slot's own job comes.
+        return _ignored(slot_id, f"not due for {early_s:.0f}s")
+    if early_s > 0:
+        # RQ keeps whole seconds, so a job may arrive up to a second before its instant.
+        time.sleep(early_s)
+        now = live.clock()
     if not live.store.claim_slot(account, slot_id, now):
         return _ignored(slot_id, "claimed by another run")
     start, end = day_window(record.day, settings)
