@@ -120,7 +120,7 @@ def test_guard_refusal_retries_after_the_gap(live: Live) -> None:
     handler = CountingHandler()
     assert run(live, handler, a.slot_id, a.scheduled_at) == "done"
     close = a.scheduled_at + timedelta(seconds=30)
-    assert live.store.reschedule_slot("acct", b.slot_id, close, "00:00")
+    assert live.store.reschedule_slot("acct", b.slot_id, close, f"{close:%H:%M}")
     assert run(live, handler, b.slot_id, close) == "rescheduled"
     moved = live.store.load_slot("acct", b.slot_id).engagement
     gap = timedelta(minutes=live.settings.TIMING_MIN_GAP_MINUTES)
