@@ -247,10 +247,14 @@ def _contradictions(s: Settings) -> list[str]:
 
 def load_settings(**overrides: Any) -> Settings:
     """Build settings from the environment plus ``overrides``; raise SettingsError if bad."""
+    from pydantic_settings import SettingsError as SourceParseError  # noqa: PLC0415
+
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         raise SettingsError(describe_validation_error(exc)) from exc
+    except SourceParseError as exc:  # e.g. DRY_RUN_MIX=notjson: a complex value is not JSON
+        raise SettingsError(f"invalid settings: {exc}") from exc
 
 
 def describe_validation_error(exc: ValidationError) -> str:

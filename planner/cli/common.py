@@ -40,7 +40,10 @@ def err_console() -> Console:
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    err_console().print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    from rich.markup import escape  # noqa: PLC0415
+
+    # Messages quote user input ("[accounts.x]"); rich must not read it as markup.
+    err_console().print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 

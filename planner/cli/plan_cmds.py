@@ -14,8 +14,8 @@ from planner.cli.app import app
 from planner.cli.common import (
     AccountOption,
     JsonOption,
+    account_settings,
     fail,
-    obj,
     open_live,
     translated_errors,
 )
@@ -69,7 +69,7 @@ def generate_week(
     from planner.week import build_week  # noqa: PLC0415
     from planner.weekly_plan import validate_account  # noqa: PLC0415
 
-    settings = obj(ctx).settings
+    settings = account_settings(ctx, account)
     live = None if dry_run else open_live(ctx, account)
     now = system_clock() if live is None else live.clock()
     with translated_errors():

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from planner.cli.app import app
-from planner.cli.common import AccountOption, fail, obj, open_live, translated_errors
+from planner.cli.common import AccountOption, fail, open_live, translated_errors
 from planner.cli.plan_cmds import ProfilesOption
 from planner.cli.source_options import SheetOption, WorksheetOption, load_profiles
 
@@ -141,7 +141,7 @@ def batch(
     from worker.execute import execute_slot  # noqa: PLC0415
     from worker.handlers import build_handler  # noqa: PLC0415
 
-    settings = obj(ctx).settings
+    settings = live.settings  # the account's own (ACCOUNTS_FILE overrides)
     rng = np.random.default_rng()
     handler = build_handler(settings, rng=rng, dry_run_mix=settings.DRY_RUN_MIX or None)
     for s in slots:
