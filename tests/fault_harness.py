@@ -644,6 +644,29 @@ def queues_idle(client: redis.Redis, fleet: Fleet) -> bool:
     return Queue(QUEUE, connection=client).count == 0 and not fleet.busy_workers()
 
 
+def expire_dead_heartbeats(client: redis.Redis, fleet: Fleet) -> int:
+    """Let the RQ execution heartbeats of dead workers run out; how many there were.
+
+    A worker that dies leaves its execution in RQ's started registry, scored "alive until"
+    by its last heartbeat: ~90 s ahead for the forking worker, the job timeout (16 min) for
+    SimpleWorker. The service reads that score to tell a dead run from a live one. Compressed
+    time cannot speed RQ's heartbeats up, so this moves the scores of executions whose worker
+    is dead (and only those) to the present: the state RQ reaches by itself later.
+    """
+    from rq.registry import StartedJobRegistry
+
+    alive = {p.name for p in fleet.workers()}
+    key = StartedJobRegistry(QUEUE, connection=client).key
+    seconds, _ = client.time()
+    expired = 0
+    for member, score in client.zrange(key, 0, -1, withscores=True):
+        worker = client.hget(f"rq:execution:{_text(member)}", "worker_name")
+        if (worker is None or _text(worker) not in alive) and score >= seconds:
+            client.zadd(key, {member: seconds - 1})
+            expired += 1
+    return expired
+
+
 def pending_jobs(
     client: redis.Redis, base: Settings, accounts: Iterable[str], monday: date
 ) -> dict[str, dict[str, Any]]:
