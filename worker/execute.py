@@ -78,12 +78,6 @@ def execute_slot(
         now = live.clock()
     if not live.store.claim_slot(account, slot_id, now):
         return _ignored(slot_id, "claimed by another run")
-    if _in_flight_elsewhere(live, record):
-        # Yesterday's or today's action for this profile has not finished: if it succeeds,
-        # acting now would engage on consecutive days (I5). Try again later in the day.
-        return _retime_or_miss(
-            live, record, rng, now=now, not_before=now + LEAD, why="same profile in flight"
-        )
     start, end = day_window(record.day, settings)
     tolerance = timedelta(minutes=settings.LATE_TOLERANCE_MINUTES)
     if now - slot.scheduled_at > tolerance or not start <= now < end:
@@ -138,19 +132,6 @@ def execute_slot(
         outbox.push(live.client, account, update)
     log.info("slot %s: %s %s", slot_id, result.outcome.value, result.reason)
     return RunResult(slot_id, result.outcome.value, result.reason)
-
-
-def _in_flight_elsewhere(live: Live, record: SlotRecord) -> bool:
-    url = record.engagement.linkedin_url
-    for day in (record.day - timedelta(days=1), record.day):
-        for other in live.store.slots_of_day(live.account, day):
-            if (
-                other.slot_id != record.engagement.slot_id
-                and other.linkedin_url == url
-                and other.status is Status.CLAIMED
-            ):
-                return True
-    return False
 
 
 def _engaged_recently(entry: LedgerEntry | None, day: date, live: Live) -> bool:
