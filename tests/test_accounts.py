@@ -84,3 +84,46 @@ def test_status_without_account_summarises_all(tmp_path: Path, redis_url: str) -
     data = json.loads(result.output)
     assert [a["account"] for a in data["accounts"]] == ["alice", "bob"]
     assert result.exit_code == (0 if data["healthy"] else 1)
+
+
+def test_generate_week_uses_the_accounts_own_settings(tmp_path: Path, redis_url: str) -> None:
+    """`generate-week --account` plans with that account's time zone and profile CSV."""
+    _register()
+    csv = tmp_path / "tokyo.csv"
+    csv.write_text(
+        "linkedin_url,name\n"
+        + "".join(f"https://www.linkedin.com/in/tokyo-{i},T{i}\n" for i in range(30)),
+        encoding="utf-8",
+    )
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        f'[accounts.tokyo]\nTIMEZONE = "Asia/Tokyo"\nPROFILES_PATH = "{csv}"\n', encoding="utf-8"
+    )
+    env = {"REDIS_URL": redis_url, "ACCOUNTS_FILE": str(path)}
+    args = ["generate-week", "--account", "tokyo", "--dry-run", "--json", "--week", "next"]
+    result = CliRunner().invoke(app, args, env=env)
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    urls = {e["linkedin_url"] for d in plan["days"].values() for e in d["engagements"]} - {""}
+    assert plan["timezone"] == "Asia/Tokyo"
+    assert urls and all("/in/tokyo-" in u for u in urls)
+
+
+def test_error_messages_keep_bracketed_names(tmp_path: Path, redis_url: str) -> None:
+    """A message naming [accounts.x] is printed literally (not eaten as markup), exit 2."""
+    _register()
+    path = tmp_path / "accounts.toml"
+    path.write_text("[accounts.x]\nHOURLY_LIMT = 1\n", encoding="utf-8")
+    env = {"REDIS_URL": redis_url, "ACCOUNTS_FILE": str(path)}
+    result = CliRunner().invoke(app, ["status", "--account", "x"], env=env)
+    assert result.exit_code == 2
+    assert "[accounts.x] has unknown settings ['HOURLY_LIMT']" in result.output
+
+
+def test_a_complex_setting_that_is_not_json_is_refused(redis_url: str) -> None:
+    """DRY_RUN_MIX=notjson is a one-line settings error with exit 2, not a traceback."""
+    _register()
+    env = {"REDIS_URL": redis_url, "DRY_RUN_MIX": "notjson"}
+    result = CliRunner().invoke(app, ["status"], env=env)
+    assert result.exit_code == 2
+    assert "DRY_RUN_MIX" in result.output and "Traceback" not in result.output
