@@ -28,8 +28,10 @@ as ``shortfall`` rather than silently dropped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
@@ -108,32 +110,48 @@ def _truncated_normal(
     lo: npt.NDArray[np.int_],
     hi: npt.NDArray[np.int_],
 ) -> npt.NDArray[np.float64]:
-    # scipy costs ~0.3 s to import: load it only when budgets are drawn, not with every
-    # command that imports the planner.
-    from scipy.special import ndtr, ndtri  # noqa: PLC0415
-
-    u = rng.random(len(lo))
-    lo_f = lo.astype(np.float64)
-    hi_f = hi.astype(np.float64)
-    nearest: npt.NDArray[np.float64] = np.clip(np.full(len(lo), mean), lo_f, hi_f)
-    if std <= 0:
-        return nearest
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+    # Scalar math for at most seven days: scipy.special would cost ~0.2 s to import in every
+    # process that draws budgets, and numpy calls cost more than the arithmetic here.
+    u = rng.random(len(lo)).tolist()
+    out: list[float] = []
+    for low, high, v in zip(lo.tolist(), hi.tolist(), u, strict=True):
+        nearest = min(max(mean, low), high)
+        if std <= 0:
+            out.append(nearest)
+            continue
         # Widen by half a unit so the rounded value is spread fairly over the end points.
-        a = (lo_f - 0.5 - mean) / std
-        b = (hi_f + 0.5 - mean) / std
+        a = (low - 0.5 - mean) / std
+        b = (high + 0.5 - mean) / std
         # Inverting in the lower tail keeps precision when both bounds sit far above the mean.
         flip = a > 0
-        a_t = np.where(flip, -b, a)
-        b_t = np.where(flip, -a, b)
-        pa = ndtr(a_t)
-        pb = ndtr(b_t)
-        z = ndtri(pa + u * (pb - pa))
-        x = mean + std * np.where(flip, -z, z)
-    # Bounds so far out in a tail that no probability mass is resolvable: the nearest bound.
-    x = np.where((pb > pa) & np.isfinite(x), x, nearest)
-    out: npt.NDArray[np.float64] = np.clip(x, lo_f, hi_f)
-    return out
+        pa, pb = (_ndtr(-b), _ndtr(-a)) if flip else (_ndtr(a), _ndtr(b))
+        z = _ndtri(pa + v * (pb - pa))
+        x = mean + std * (-z if flip else z)
+        # Bounds so far out in a tail that no probability mass is resolvable: the nearest bound.
+        out.append(min(max(x, low), high) if pb > pa and math.isfinite(x) else nearest)
+    return np.array(out, dtype=np.float64)
+
+
+_SQRT_HALF = math.sqrt(0.5)
+_STANDARD = NormalDist()
+
+
+def _ndtr(x: float) -> float:
+    """Standard normal CDF, computed as scipy.special.ndtr does (erf near 0, erfc in tails)."""
+    t = x * _SQRT_HALF
+    if abs(t) < _SQRT_HALF:
+        return 0.5 + 0.5 * math.erf(t)
+    tail = 0.5 * math.erfc(abs(t))
+    return 1.0 - tail if t > 0 else tail
+
+
+def _ndtri(p: float) -> float:
+    """Inverse of ``_ndtr`` (Wichura's AS241 in ``statistics``): -inf at 0, +inf at 1."""
+    if p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return math.inf
+    return _STANDARD.inv_cdf(p)
 
 
 def _walk_to_total(
