@@ -24,11 +24,11 @@ exactly as the product's daily revise does. Scores of the baselines are drawn as
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -46,6 +46,8 @@ NO_COOLDOWN = np.iinfo(np.int64).min
 
 OUTCOMES = (Status.DONE, Status.NO_POSTS, Status.ALREADY_REACTED, Status.FAILED)
 """What ``World.outcomes`` codes stand for (index -> status)."""
+
+R = TypeVar("R")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -335,13 +337,21 @@ def run_all(
     Runs are independent (each seeded by its number), so ``workers`` > 1 spreads them over
     forked processes; the traces, and so every metric, are the same whatever ``workers``.
     """
-    workers = min(workers, params.runs)
+    yield from enumerate(map_runs(partial(run_one, params, settings), params.runs, workers))
+
+
+def map_runs(task: Callable[[int], R], runs: int, workers: int = 1) -> Iterator[R]:
+    """``task(run)`` for every run, in run order, spread over ``workers`` forked processes.
+
+    ``task`` must pickle (a module-level function, or a partial of one); whatever it
+    reduces a run to in the worker is work and pickling the parent is spared.
+    """
+    workers = min(workers, runs)
     if workers <= 1 or "fork" not in mp.get_all_start_methods():
-        for run in range(params.runs):
-            yield run, run_one(params, settings, run)
+        yield from map(task, range(runs))
         return
     # fork: the children start with everything imported and the settings built, at once.
+    # One run per task: a run is tens of milliseconds, so bigger chunks only leave one
+    # process idle at the end while the other finishes its last chunk.
     with mp.get_context("fork").Pool(workers) as pool:
-        chunk = max(1, params.runs // (4 * workers))
-        runs = pool.imap(partial(run_one, params, settings), range(params.runs), chunk)
-        yield from enumerate(runs)
+        yield from pool.imap(task, range(runs), chunksize=1)
