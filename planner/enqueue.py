@@ -7,22 +7,81 @@ so running ``generate-week`` again never duplicates a job.
 
 Neither backend holds anything back after an outage: every overdue job fires at once. That
 is fine because the job itself claims its slot first and checks lateness (DESIGN.md).
+
+Reading (``scheduled_at``, ``scheduled_many``) is plain Redis on RQ's documented key
+names, so ``status`` never imports rq; rq (and rq-scheduler) load when a job is written.
+``schedule_many`` writes a whole week's jobs in one round trip: one atomic script call per
+job (check, then write the job hash and its schedule entry), pipelined.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Any, Protocol
+import calendar
+import os
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import redis
 
 from planner.clock import ensure_aware_utc
 
+if TYPE_CHECKING:
+    from rq.job import Job
+
 RUN_SLOT = "worker.jobs.run_slot"
 WEEK_CHAIN = "worker.jobs.chain_tick"
 JOB_TIMEOUT_S = 15 * 60  # a handler call that takes longer is abandoned by RQ
 RESULT_TTL_S = 7 * 86_400
+
+# RQ's and rq-scheduler's key names (tests/test_enqueue.py and tests/test_liveness.py check
+# them against both libraries), so reads need neither import. RQ prefixes its keys with
+# RQ_KEY_PREFIX from the environment (default "rq"); rq-scheduler's set is fixed.
+RQ_PREFIX = os.environ.get("RQ_KEY_PREFIX", "rq")
+RQ_SCHEDULER_KEY = "rq:scheduler:scheduled_jobs"  # rq_scheduler.Scheduler.scheduled_jobs_key
+RQ_QUEUES_KEY = f"{RQ_PREFIX}:queues"
+
+
+def rq_job_key(job_id: str) -> str:
+    return f"{RQ_PREFIX}:job:{job_id}"
+
+
+def rq_queue_key(queue_name: str) -> str:
+    return f"{RQ_PREFIX}:queue:{queue_name}"
+
+
+def rq_scheduled_registry_key(queue_name: str) -> str:
+    """RQ's ``ScheduledJobRegistry`` of ``queue_name`` (the built-in scheduler's)."""
+    return f"{RQ_PREFIX}:scheduled:{queue_name}"
+
+
+def rq_worker_key(name: str) -> str:
+    """A worker's registration hash; its heartbeat renews the TTL with EXPIRE."""
+    return f"{RQ_PREFIX}:worker:{name}"
+
+
+def rq_worker_executions_key(name: str) -> str:
+    """The set of ``<job id>:<execution id>`` a worker is running (RQ >= 2)."""
+    return f"{RQ_PREFIX}:worker:{name}:executions"
+
+
+def rq_execution_key(composite: str) -> str:
+    """One run of a job, ``<job id>:<execution id>``; its TTL is renewed by the heartbeat."""
+    return f"{RQ_PREFIX}:execution:{composite}"
+
+
+def rq_job_executions_key(job_id: str) -> str:
+    """A job's execution registry (members: execution ids)."""
+    return f"{RQ_PREFIX}:executions:{job_id}"
+
+
+class DelayedJob(NamedTuple):
+    """``func(*args)`` to run at ``at`` as RQ job ``job_id``."""
+
+    job_id: str
+    at: datetime
+    func: str
+    args: tuple[Any, ...]
 
 
 class DelayedQueue(Protocol):
@@ -30,6 +89,10 @@ class DelayedQueue(Protocol):
 
     def schedule(self, job_id: str, at: datetime, func: str, args: tuple[Any, ...]) -> bool:
         """Schedule ``func(*args)`` at ``at`` unless ``job_id`` is already scheduled."""
+        ...
+
+    def schedule_many(self, jobs: Sequence[DelayedJob]) -> int:
+        """``schedule`` for each job, in one round trip; how many were new."""
         ...
 
     def cancel(self, job_ids: Iterable[str]) -> int:
@@ -40,85 +103,167 @@ class DelayedQueue(Protocol):
         """When ``job_id`` is due, or None if it is not scheduled."""
         ...
 
+    def scheduled_many(self, job_ids: Sequence[str]) -> list[datetime | None]:
+        """``scheduled_at`` for each id, in one round trip."""
+        ...
 
-class RqSchedulerQueue:
+
+# rq-scheduler: a job is scheduled iff its id is in the sorted set. Checking and writing in
+# one script makes scheduling a job id twice a no-op even when two planners race.
+# KEYS[1] the scheduled set, KEYS[2] the job hash; ARGV[1] job id, ARGV[2] UNIX time,
+# ARGV[3..] the job hash's fields and values (rq.Job.to_dict(), as Job.save writes them).
+_RQ_SCHEDULER_SCRIPT = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+    return 0
+end
+if #ARGV > 2 then
+    redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+"""
+
+
+def _hset_args(job: Job) -> list[Any]:
+    """``job.to_dict()`` flattened for HSET (what ``Job.save`` writes, None left out)."""
+    out: list[Any] = []
+    for name, value in job.to_dict().items():
+        if value is not None:
+            out += (name, value)
+    return out
+
+
+def _unix(at: datetime) -> int:
+    """Whole UNIX seconds, as both schedulers score their sets."""
+    return calendar.timegm(whole_second(at).utctimetuple())
+
+
+class _Reads:
+    """Reads shared by both adapters: the schedule is a sorted set scored by UNIX time."""
+
+    _connection: redis.Redis
+    _scheduled_key: str
+
+    def scheduled_at(self, job_id: str) -> datetime | None:
+        return _when(self._connection.zscore(self._scheduled_key, job_id))
+
+    def scheduled_many(self, job_ids: Sequence[str]) -> list[datetime | None]:
+        if not job_ids:
+            return []
+        pipe = self._connection.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.zscore(self._scheduled_key, job_id)
+        return [_when(score) for score in pipe.execute()]
+
+
+def _when(score: float | None) -> datetime | None:
+    return None if score is None else datetime.fromtimestamp(float(score), tz=UTC)
+
+
+class RqSchedulerQueue(_Reads):
     """rq-scheduler: a separate ``rqscheduler`` process moves due jobs onto the queue."""
 
     def __init__(self, connection: redis.Redis, queue_name: str) -> None:
-        from rq_scheduler import Scheduler  # noqa: PLC0415 - heavy import, only when used
-
-        self._scheduler = Scheduler(queue_name=queue_name, connection=connection)
         self._connection = connection
+        self._queue_name = queue_name
+        self._scheduled_key = RQ_SCHEDULER_KEY
+        self._script = connection.register_script(_RQ_SCHEDULER_SCRIPT)
+
+    def _job(self, job: DelayedJob) -> Job:
+        # What rq-scheduler's enqueue_at stores (Scheduler._create_job): status scheduled,
+        # origin the queue; ``timeout`` and ``result_ttl`` as its keywords set them.
+        from rq.job import Job, JobStatus  # noqa: PLC0415 - rq loads only to write jobs
+
+        rq_job = Job.create(
+            job.func,
+            args=job.args,
+            connection=self._connection,
+            result_ttl=RESULT_TTL_S,
+            id=job.job_id,
+            timeout=JOB_TIMEOUT_S,
+            status=JobStatus.SCHEDULED,
+        )
+        rq_job.origin = self._queue_name
+        return rq_job
 
     def schedule(self, job_id: str, at: datetime, func: str, args: tuple[Any, ...]) -> bool:
-        if self.scheduled_at(job_id) is not None:
-            return False
-        # rq-scheduler stores a naive UTC timestamp; it reads whatever it gets as UTC.
-        naive_utc = whole_second(at).replace(tzinfo=None)
-        self._scheduler.enqueue_at(
-            naive_utc,
-            func,
-            *args,
-            job_id=job_id,
-            timeout=JOB_TIMEOUT_S,
-            job_result_ttl=RESULT_TTL_S,  # rq-scheduler's name; any other keyword goes to func
-        )
-        return True
+        return self.schedule_many([DelayedJob(job_id, at, func, args)]) == 1
+
+    def schedule_many(self, jobs: Sequence[DelayedJob]) -> int:
+        if not jobs:
+            return 0
+        pipe = self._connection.pipeline(transaction=False)
+        for job in jobs:
+            # rq-scheduler reads its scores as UTC UNIX seconds (its to_unix).
+            self._script(
+                keys=[self._scheduled_key, rq_job_key(job.job_id)],
+                args=[job.job_id, _unix(job.at), *_hset_args(self._job(job))],
+                client=pipe,
+            )
+        return sum(int(added) for added in pipe.execute())
 
     def cancel(self, job_ids: Iterable[str]) -> int:
         removed = 0
         for job_id in job_ids:
-            if self._connection.zrem(self._scheduler.scheduled_jobs_key, job_id):
-                self._connection.delete(f"rq:job:{job_id}")
+            if self._connection.zrem(self._scheduled_key, job_id):
+                self._connection.delete(rq_job_key(job_id))
                 removed += 1
         return removed
 
-    def scheduled_at(self, job_id: str) -> datetime | None:
-        score = self._connection.zscore(self._scheduler.scheduled_jobs_key, job_id)
-        if score is None:
-            return None
-        from datetime import UTC  # noqa: PLC0415
 
-        return datetime.fromtimestamp(float(score), tz=UTC)
-
-
-class RqBuiltinQueue:
+class RqBuiltinQueue(_Reads):
     """RQ's own scheduler: run workers with ``rq worker --with-scheduler``."""
 
     def __init__(self, connection: redis.Redis, queue_name: str) -> None:
-        from rq import Queue  # noqa: PLC0415
-        from rq.registry import ScheduledJobRegistry  # noqa: PLC0415
-
-        self._queue = Queue(queue_name, connection=connection)
-        self._registry = ScheduledJobRegistry(queue=self._queue)  # type: ignore[no-untyped-call]
+        self._connection = connection
+        self._queue_name = queue_name
+        self._scheduled_key = rq_scheduled_registry_key(queue_name)
 
     def schedule(self, job_id: str, at: datetime, func: str, args: tuple[Any, ...]) -> bool:
-        from rq.exceptions import DuplicateJobError  # noqa: PLC0415
+        return self.schedule_many([DelayedJob(job_id, at, func, args)]) == 1
 
-        job = self._queue.create_job(
-            func, args=args, job_id=job_id, timeout=JOB_TIMEOUT_S, result_ttl=RESULT_TTL_S
-        )
-        try:
-            # enqueue_at ignores unique=True; create_job + schedule_job(unique) is atomic.
-            self._queue.schedule_job(job, whole_second(at), unique=True)
-        except DuplicateJobError:
-            return False
-        return True
+    def schedule_many(self, jobs: Sequence[DelayedJob]) -> int:
+        """RQ's own atomic unique schedule (``Queue.schedule_job(unique=True)``), pipelined.
+
+        ``enqueue_at`` ignores ``unique=True``; RQ's script refuses an id whose job hash
+        exists, then writes the hash, the registry entry and the queue in one step.
+        """
+        if not jobs:
+            return 0
+        from rq import Queue  # noqa: PLC0415 - rq loads only to write jobs
+        from rq.job import JobStatus  # noqa: PLC0415
+        from rq.scripts import UNIQUE_SCHEDULE_SCRIPT  # noqa: PLC0415
+
+        queue = Queue(self._queue_name, connection=self._connection)
+        script = self._connection.register_script(UNIQUE_SCHEDULE_SCRIPT)
+        pipe = self._connection.pipeline(transaction=False)
+        for job in jobs:
+            rq_job = queue.create_job(
+                job.func,
+                args=job.args,
+                job_id=job.job_id,
+                timeout=JOB_TIMEOUT_S,
+                result_ttl=RESULT_TTL_S,
+            )
+            rq_job._status = JobStatus.SCHEDULED  # as schedule_job(unique=True) sets it
+            ttl = rq_job.ttl if rq_job.ttl is not None else -1
+            script(
+                keys=[rq_job.key, self._scheduled_key, RQ_QUEUES_KEY],
+                args=[rq_job.id, ttl, _unix(job.at), queue.key, *_hset_args(rq_job)],
+                client=pipe,
+            )
+        return sum(int(added) for added in pipe.execute())
 
     def cancel(self, job_ids: Iterable[str]) -> int:
+        from rq.registry import ScheduledJobRegistry  # noqa: PLC0415
+
+        registry = ScheduledJobRegistry(self._queue_name, connection=self._connection)  # type: ignore[no-untyped-call]
         removed = 0
         for job_id in job_ids:
-            if job_id in self._registry:
-                self._registry.remove(job_id, delete_job=True)
+            if job_id in registry:
+                registry.remove(job_id, delete_job=True)
                 removed += 1
         return removed
-
-    def scheduled_at(self, job_id: str) -> datetime | None:
-        try:
-            when: datetime = self._registry.get_scheduled_time(job_id)
-        except Exception:
-            return None
-        return ensure_aware_utc(when, what="scheduled time")
 
 
 def whole_second(at: datetime) -> datetime:
