@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from config.settings import Settings
 from planner import keys
-from planner.enqueue import RUN_SLOT
+from planner.enqueue import RUN_SLOT, DelayedJob
 from planner.guard import to_us
 from planner.service import Live, ensure_jobs, recover_stale_claims, schedule_slot
 from planner.timing import day_window, local_hhmm
@@ -52,7 +53,7 @@ from planner.weekly_plan import (
     week_monday,
 )
 from tests import counting_handler as handler
-from tests.procs import QUEUE, Procs, wait_for, worker_env
+from tests.procs import QUEUE, REPO, WORKER_CLASS, Proc, Procs, wait_for, worker_env
 
 pytestmark = pytest.mark.slow
 
@@ -323,17 +324,80 @@ def test_worker_killed_inside_handler_leaves_slot_unknown_never_rerun(
 def test_killed_claim_is_unknown_once_its_job_heartbeat_expired(
     make_rig: Callable[..., Rig],
 ) -> None:
-    """A claim whose RQ execution heartbeat has expired is turned unknown by the next status."""
+    """A claim whose worker's registration has expired is turned unknown by the next status."""
     rig = make_rig("rq-scheduler", 1.0, TIMING_MIN_GAP_MINUTES=1, HOURLY_LIMIT=6)
     rig.procs.start_backend("rq-scheduler", workers=1)
     slot = kill_inside_handler(rig)
-    # No worker is left to refresh the heartbeat: let its expiry (the score of the job's
-    # execution in RQ's started registry) pass, as it does ~90 s after the kill.
-    wip = StartedJobRegistry(queue=Queue(QUEUE, connection=rig.client)).key
-    members = rig.client.zrange(wip, 0, -1)
-    assert members
-    rig.client.zadd(wip, dict.fromkeys(members, time.time() - 1))
+    assert recover_stale_claims(rig.live, this_week(rig), rig.live.clock()) == []
+    # No worker is left to renew its registration: Redis itself expires ``rq:worker:<name>``
+    # (a TTL the heartbeat renews with EXPIRE) ~90 s after the kill. Let that happen now.
+    worker = Job.fetch(slot.slot_id, connection=rig.client).worker_name
+    assert worker and 0 < rig.client.ttl(f"rq:worker:{worker}") <= 90 + 60
+    rig.client.delete(f"rq:worker:{worker}")
     assert recover_stale_claims(rig.live, this_week(rig), rig.live.clock()) == [slot.slot_id]
+
+
+def start_skewed_worker(procs: Procs, skew_s: float) -> Proc:
+    """A forking ``rq worker`` (the deployment's class) whose host clock is ``skew_s`` off."""
+    rq_name = f"skewed-{uuid.uuid4().hex[:8]}"
+    argv = [sys.executable, "-m", "tests.skewed_worker", repr(skew_s), QUEUE]
+    argv += ["--url", procs.redis_url, "--name", rq_name, "--worker-class", WORKER_CLASS]
+    argv += ["--path", str(REPO)]
+    proc = procs._start("skewed-worker", argv)
+    proc.rq_name = rq_name
+    return proc
+
+
+def test_a_run_on_a_slow_host_is_not_taken_for_dead(make_rig: Callable[..., Rig]) -> None:
+    """A worker whose host clock is 10 minutes slow: its running claim is left alone.
+
+    RQ's started registry scores the run with the worker's own clock (now + 90 s, ten
+    minutes in the past by Redis TIME); liveness reads server-side state only.
+    """
+    rig = make_rig("rq-scheduler", 1.0, TIMING_MIN_GAP_MINUTES=1, HOURLY_LIMIT=6)
+    rig.procs.wait_ready([rig.procs.start_rqscheduler(), start_skewed_worker(rig.procs, -600)])
+    handler.script(rig.client, rig.slot_id(0), "block")
+    (slot,) = rig.plan([rig.live.clock() - V0 + timedelta(seconds=2)])
+    rig.wait(lambda: handler.calls(rig.client).get(slot.slot_id) == 1, "the handler to start")
+    # The skew is real: by Redis TIME the run's registry entry expired long ago.
+    wip = StartedJobRegistry(queue=Queue(QUEUE, connection=rig.client)).key
+    scores = [score for _, score in rig.client.zrange(wip, 0, -1, withscores=True)]
+    server_now = rig.live.clock.real_now().timestamp()
+    assert scores and all(score < server_now - 400 for score in scores), scores
+    assert recover_stale_claims(rig.live, this_week(rig), rig.live.clock()) == []
+    assert rig.slot(slot.slot_id).status is Status.CLAIMED
+    rig.client.rpush(handler.release_key(slot.slot_id), "go")
+    rig.wait_terminal([slot])
+    assert rig.slot(slot.slot_id).status is Status.DONE
+    assert handler.calls(rig.client) == {slot.slot_id: 1}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_jobs_scheduled_in_one_batch_run_once_and_rescheduling_adds_none(
+    make_rig: Callable[..., Rig], backend: str
+) -> None:
+    """ensure_jobs' one pipelined schedule_many: real workers run every job; again: none."""
+    rig = make_rig(backend, 60.0, TIMING_MIN_GAP_MINUTES=1, HOURLY_LIMIT=6)
+    rig.procs.start_backend(backend, workers=1)
+    now = rig.live.clock()
+    slots = rig.plan([now - V0 + timedelta(minutes=2 * (i + 1)) for i in range(3)])  # 3 new
+    plan = this_week(rig)
+    scheduled_key = rig.live.queue._scheduled_key  # type: ignore[attr-defined]
+    before = rig.client.zcard(scheduled_key)
+    assert ensure_jobs(rig.live, plan) == 0
+    jobs = [
+        DelayedJob(
+            s.slot_id, rig.live.clock.to_real(s.scheduled_at), RUN_SLOT, (ACCOUNT, s.slot_id)
+        )
+        for s in slots
+    ]
+    assert rig.live.queue.schedule_many(jobs) == 0
+    assert rig.client.zcard(scheduled_key) == before
+    rig.wait_terminal(slots)
+    assert rig.statuses(slots) == {s.slot_id: Status.DONE for s in slots}
+    assert handler.calls(rig.client) == {s.slot_id: 1 for s in slots}
+    # Finished jobs are not scheduled again either (their slots are no longer open).
+    assert ensure_jobs(rig.live, this_week(rig)) == 0
 
 
 def test_horse_outliving_its_worker_ends_its_job_without_error(
