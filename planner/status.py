@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from planner import breaker, outbox
+from planner import breaker, keys
 from planner.guard import Guard
 from planner.ledger import days_since, in_cooldown
-from planner.service import Live, load_profiles, recover_stale_claims
+from planner.live import Live, load_profiles, recover_stale_claims
 from planner.weekly_plan import Status, WeeklyPlan, week_monday
 
 
@@ -114,5 +114,6 @@ def gather(live: Live) -> AccountStatus:
             result.overdue.append(p.linkedin_url)
     result.paused_today = breaker.is_paused(live.client, live.account, live.today(now))
     result.consecutive_failures = breaker.failures(live.client, live.account)
-    result.outbox = outbox.pending(live.client, live.account)
+    # outbox.pending, without importing planner.outbox: it loads every profile source.
+    result.outbox = int(live.client.llen(keys.outbox(live.account)))
     return result

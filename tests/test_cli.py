@@ -199,3 +199,58 @@ def test_outcomes_are_written_back_by_sync(
     assert outbox.pending(redis_client, "default") == 0
     row = next(line for line in csv.read_text().splitlines() if slot.linkedin_url in line)
     assert "done" in row and slot.scheduled_at.date().isoformat() in row
+
+
+HEAVY = ("numpy", "scipy", "gspread", "rq", "rq_scheduler", "planner.week", "planner.sources")
+REPORT_MODULES = """
+import atexit, runpy, sys
+heavy = {heavy!r}
+atexit.register(lambda: print("loaded:", *[m for m in heavy if m in sys.modules], file=sys.stderr))
+sys.argv = ["planner", *{args!r}]
+runpy.run_module("planner", run_name="__main__")
+"""
+
+
+def loaded_modules(redis_url: str, *args: str) -> tuple[int, list[str]]:
+    """Run ``python -m planner ARGS`` in a fresh interpreter; which HEAVY modules it loaded."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PROFILES_PATH", "ACCOUNTS_FILE")}
+    result = subprocess.run(
+        [sys.executable, "-c", REPORT_MODULES.format(heavy=HEAVY, args=list(args))],
+        env={**env, "REDIS_URL": redis_url},
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith("loaded:"))
+    return result.returncode, line.split()[1:]
+
+
+def test_status_and_help_load_no_planning_core_rq_or_sheets(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """Cold start (issue 6): status reads Redis only, so numpy, scipy, rq and gspread stay out.
+
+    Checked on the real path: a stored week with a claimed slot, so status also judges
+    that slot's job alive (the delayed-job and liveness reads) before reporting.
+    """
+    from config.settings import Settings
+    from planner.live import Live
+    from planner.weekly_plan import week_monday
+
+    assert invoke(redis_url, "generate-week", "--profiles", str(EXAMPLES))[0] == 0
+    live = Live.connect(redis_client, Settings(_env_file=None), "default")  # type: ignore[call-arg]
+    plan = live.store.load_week("default", week_monday(live.today(live.clock())))
+    if plan is not None and plan.days:  # this week still has an operating window left
+        slot = next(s for s in plan.slots() if s.is_open)
+        assert live.store.claim_slot("default", slot.slot_id, live.clock())
+    code, loaded = loaded_modules(redis_url, "status", "--json")
+    assert code in (0, 1)
+    assert loaded == []
+    code, loaded = loaded_modules(redis_url, "--help")
+    assert code == 0 and loaded == []

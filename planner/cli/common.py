@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from config.settings import Settings
-    from planner.service import Live
+    from planner.live import Live
 
 # Exit codes: 0 ok, 1 "not healthy" / nothing to do, 2 bad input, 3 store unavailable.
 EXIT_BAD_INPUT = 2
@@ -118,7 +118,7 @@ def connect_redis(settings: Settings) -> redis.Redis:
 
 
 def open_live(ctx: typer.Context, account: str) -> Live:
-    from planner.service import Live  # noqa: PLC0415
+    from planner.live import Live  # noqa: PLC0415
     from planner.weekly_plan import PlanError, validate_account  # noqa: PLC0415
 
     try:
