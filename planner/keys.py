@@ -50,6 +50,15 @@ key                                              type    content, TTL
                                                          ``paused_day`` (local date paused); no TTL
 ``eng:{a}:outbox``                               list    outcome JSON waiting for write-back to the
                                                          profile source; no TTL
+``eng:{a}:inflight``                             hash    profile key -> ``<slot_id> <YYYY-MM-DD>``:
+                                                         the slot (and its local day) whose claim
+                                                         is running for that profile. Set by the
+                                                         run's claim, removed when that run ends
+                                                         (only if it still names that slot); a
+                                                         crashed run's entry stays (its slot turns
+                                                         unknown) until the profile's next claim
+                                                         overwrites it. TTL 8 days, refreshed on
+                                                         every claim
 ``eng:{a}:calls``                                hash    demo only: slot id -> handler calls; no TTL
 ``eng:clock``                                    hash    demo only: real_origin, virtual_origin,
                                                          speed of compressed time; no TTL
@@ -181,3 +190,12 @@ def clock() -> str:
 def demo_calls(account: str) -> str:
     """hash: slot id -> how many times the demo handler ran for it."""
     return f"{tag(account)}:calls"
+
+
+def inflight(account: str) -> str:
+    """hash: profile key -> ``<slot_id> <local day>`` of the run in flight for that profile.
+
+    A claim refuses to run a profile while another slot of the day before, the same day or
+    the day after holds an entry (I5 under concurrency); see ``planner/lua/slot_begin.lua``.
+    """
+    return f"{tag(account)}:inflight"

@@ -19,7 +19,7 @@ BATCH = 500
 
 
 def push(client: redis.Redis, account: str, update: OutcomeUpdate) -> None:
-    client.rpush(keys.outbox(account), _encode(update))
+    client.rpush(keys.outbox(account), encode(update))
 
 
 def pending(client: redis.Redis, account: str) -> int:
@@ -42,7 +42,8 @@ def flush(client: redis.Redis, account: str, source: ProfileSource) -> int:
         written += len(raw)
 
 
-def _encode(update: OutcomeUpdate) -> str:
+def encode(update: OutcomeUpdate) -> str:
+    """One queued outcome as stored in the outbox list (a run pushes it with its outcome)."""
     return json.dumps(
         {
             "profile_key": update.profile_key,

@@ -17,10 +17,14 @@ from redis.retry import Retry
 from planner import keys
 from planner.ledger import LedgerEntry
 from planner.store import (
+    BeginResult,
+    Begun,
     CorruptState,
     MemoryPlanStore,
     PlanStore,
     RedisPlanStore,
+    RunClaim,
+    RunOutcome,
     SchemaMismatch,
     SlotBinding,
     SlotNotFound,
@@ -107,6 +111,7 @@ class Backend:
     snapshot: Callable[[], dict[str, Any]]
     set_field: Callable[[str, str, str], None]
     del_field: Callable[[str, str], None]
+    items: Callable[[str], list[str]]
 
 
 def redis_snapshot(client: redis.Redis) -> dict[str, Any]:
@@ -137,7 +142,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
         def mem_del(key: str, field: str) -> None:
             del mem.hashes[key][field]
 
-        yield Backend(mem, mem_snapshot, mem_set, mem_del)
+        yield Backend(mem, mem_snapshot, mem_set, mem_del, lambda k: list(mem.lists.get(k, [])))
         return
     client: redis.Redis = request.getfixturevalue("redis_client")
 
@@ -147,7 +152,10 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     def r_del(key: str, field: str) -> None:
         client.hdel(key, field)
 
-    yield Backend(RedisPlanStore(client), lambda: redis_snapshot(client), r_set, r_del)
+    def r_items(key: str) -> list[str]:
+        return [v.decode() for v in client.lrange(key, 0, -1)]
+
+    yield Backend(RedisPlanStore(client), lambda: redis_snapshot(client), r_set, r_del, r_items)
 
 
 @pytest.fixture
@@ -343,6 +351,190 @@ def test_rebind_skips_slots_no_longer_pending(saved: Backend) -> None:
         store.rebind_open_slots(ACCOUNT, date(2026, 2, 16), {other_week: binding})
 
 
+# ---- a run: begin_run / end_run (claim with its I5 checks; outcome in one step) ---------
+
+BERLIN = ZoneInfo("Europe/Berlin")
+TUE0 = slot_id_for(ACCOUNT, TUESDAY, 0)
+URL0 = make_plan().slot(SLOT0).linkedin_url
+
+
+def local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=BERLIN).astimezone(UTC)
+
+
+def begin(store: PlanStore, slot_id: str, now: datetime = T0) -> BeginResult:
+    """begin_run as execute_slot calls it, with the slot as read just before."""
+    record = store.load_slot(ACCOUNT, slot_id)
+    slot = record.engagement
+    claim = RunClaim(
+        now=now,
+        scheduled_at=slot.scheduled_at,
+        linkedin_url=slot.linkedin_url,
+        profile_key=slot.linkedin_url,
+        day=record.day,
+        today=now.astimezone(BERLIN).date(),
+        engaged_since=local_midnight(record.day - timedelta(days=1)),
+    )
+    return store.begin_run(ACCOUNT, slot_id, claim)
+
+
+def outcome(status: Status, at: datetime = T0, **extra: Any) -> RunOutcome:
+    done = at if status is Status.DONE else None
+    entry = LedgerEntry(last_done_at=done, last_attempt_at=at, last_outcome=status)
+    fields: dict[str, Any] = {
+        "status": status,
+        "at": at,
+        "reason": "ok",
+        "profile_key": URL0,
+        "ledger_entry": entry,
+        "today": MONDAY,
+        "breaker_threshold": 3,
+    }
+    return RunOutcome(**(fields | extra))
+
+
+def same_profile_on_tuesday(store: PlanStore) -> None:
+    """Bind Tuesday's first slot to the profile of Monday's first one."""
+    binding = SlotBinding(URL0, "Same", 1.0, 2.0, False)
+    assert store.rebind_open_slots(ACCOUNT, MONDAY, {TUE0: binding}) == [TUE0]
+
+
+def test_begin_run_claims_once_and_returns_the_ledger_entry(saved: Backend) -> None:
+    """begin_run claims a pending slot (attempts + 1) and hands back the profile's entry."""
+    store = saved.store
+    earlier = LedgerEntry(last_attempt_at=T0 - timedelta(days=3), last_outcome=Status.FAILED)
+    store.put_ledger_entry(ACCOUNT, URL0, earlier)
+    got = begin(store, SLOT0)
+    assert (got.code, got.ledger_entry) == (Begun.CLAIMED, earlier)
+    slot = store.load_slot(ACCOUNT, SLOT0).engagement
+    assert (slot.status, slot.attempts, slot.claimed_at) == (Status.CLAIMED, 1, T0)
+    assert (begin(store, SLOT0).code, begin(store, SLOT0).detail) == (Begun.NOT_PENDING, "claimed")
+    assert begin(store, SLOT1).ledger_entry is None
+
+
+def test_begin_run_refusals_change_nothing(saved: Backend) -> None:
+    """Gone, changed, paused and engaged-yesterday slots are refused without a write."""
+    store = saved.store
+    slot = store.load_slot(ACCOUNT, SLOT0).engagement
+    moved = RunClaim(T0, slot.scheduled_at + timedelta(minutes=1), URL0, URL0, MONDAY, MONDAY, T0)
+    gone = "acct-20260209-099"
+    before = saved.snapshot()
+    assert store.begin_run(ACCOUNT, gone, moved).code is Begun.NOT_FOUND
+    assert store.begin_run(ACCOUNT, SLOT0, moved).code is Begun.CHANGED
+    assert saved.snapshot() == before
+    # Sunday 23:59 in Berlin is the day before Monday: engaged then blocks Monday (I5).
+    sunday_late = datetime(2026, 2, 8, 23, 59, tzinfo=BERLIN)
+    store.put_ledger_entry(ACCOUNT, URL0, LedgerEntry(last_done_at=sunday_late))
+    before = saved.snapshot()
+    got = begin(store, SLOT0)
+    assert (got.code, got.ledger_entry) == (
+        Begun.ENGAGED_RECENTLY,
+        LedgerEntry(last_done_at=sunday_late),
+    )
+    assert saved.snapshot() == before
+    # Saturday 23:59 in Berlin (Saturday 22:59 UTC) is two days before: no block.
+    saturday_late = datetime(2026, 2, 7, 23, 59, 59, 999999, tzinfo=BERLIN)
+    store.put_ledger_entry(ACCOUNT, URL0, LedgerEntry(last_done_at=saturday_late))
+    assert begin(store, SLOT0).code is Begun.CLAIMED
+    # Three failures in a row pause the account for the day: the next claim is refused.
+    store.put_ledger_entry(ACCOUNT, URL0, LedgerEntry())
+    store.end_run(ACCOUNT, SLOT0, outcome(Status.FAILED, breaker_threshold=1))
+    before = saved.snapshot()
+    assert begin(store, SLOT1).code is Begun.PAUSED
+    assert saved.snapshot() == before
+
+
+def test_in_flight_run_blocks_the_next_day_until_it_ends(saved: Backend) -> None:
+    """Monday's run of a profile in flight: Tuesday's claim of it is not registered (I5)."""
+    store = saved.store
+    same_profile_on_tuesday(store)
+    assert begin(store, SLOT0).code is Begun.CLAIMED
+    tuesday = store.load_slot(ACCOUNT, TUE0).engagement.scheduled_at
+    got = begin(store, TUE0, tuesday)
+    assert (got.code, got.detail) == (Begun.CLAIMED_IN_FLIGHT_ELSEWHERE, f"{SLOT0} 2026-02-09")
+    assert store.load_slot(ACCOUNT, TUE0).engagement.status is Status.CLAIMED
+    # Giving Tuesday's claim back leaves Monday's entry in place.
+    assert store.reschedule_slot(ACCOUNT, TUE0, tuesday, expected=Status.CLAIMED)
+    assert begin(store, TUE0, tuesday).code is Begun.CLAIMED_IN_FLIGHT_ELSEWHERE
+    assert store.reschedule_slot(ACCOUNT, TUE0, tuesday, expected=Status.CLAIMED)
+    ended = store.end_run(ACCOUNT, SLOT0, outcome(Status.DONE))
+    assert (ended.finished, ended.tripped) == (True, False)
+    # Monday's success is in the ledger now: Tuesday is refused by it, not by the run.
+    assert begin(store, TUE0, tuesday).code is Begun.ENGAGED_RECENTLY
+
+
+def test_a_failed_run_lets_the_next_day_run(saved: Backend) -> None:
+    """Once Monday's run of the profile ended failed, Tuesday's claim goes through."""
+    store = saved.store
+    same_profile_on_tuesday(store)
+    assert begin(store, SLOT0).code is Begun.CLAIMED
+    store.end_run(ACCOUNT, SLOT0, outcome(Status.FAILED))
+    tuesday = store.load_slot(ACCOUNT, TUE0).engagement.scheduled_at
+    assert begin(store, TUE0, tuesday).code is Begun.CLAIMED
+
+
+@pytest.mark.parametrize(
+    ("closed_as", "blocks"),
+    [(Status.MISSED, False), (Status.SKIPPED, False), (Status.UNKNOWN, True)],
+)
+def test_closing_a_claim_ends_its_in_flight_entry_unless_unknown(
+    saved: Backend, closed_as: Status, blocks: bool
+) -> None:
+    """A claim closed before its handler ran frees the profile; an unknown one keeps it."""
+    store = saved.store
+    same_profile_on_tuesday(store)
+    assert begin(store, SLOT0).code is Begun.CLAIMED
+    assert store.set_slot_status(
+        ACCOUNT, SLOT0, expected=Status.CLAIMED, new=closed_as, at=T0, reason="x"
+    )
+    tuesday = store.load_slot(ACCOUNT, TUE0).engagement.scheduled_at
+    expected = Begun.CLAIMED_IN_FLIGHT_ELSEWHERE if blocks else Begun.CLAIMED
+    assert begin(store, TUE0, tuesday).code is expected
+
+
+def test_end_run_writes_slot_ledger_breaker_and_outbox(saved: Backend) -> None:
+    """end_run finishes the slot with its ledger entry, counts failures, queues write-back."""
+    store = saved.store
+    begin(store, SLOT0)
+    at = T0 + timedelta(minutes=2)
+    ended = store.end_run(ACCOUNT, SLOT0, outcome(Status.FAILED, at, outbox_item='{"x": 1}'))
+    assert (ended.finished, ended.tripped) == (True, False)
+    slot = store.load_slot(ACCOUNT, SLOT0).engagement
+    assert (slot.status, slot.finished_at, slot.reason) == (Status.FAILED, at, "ok")
+    assert store.get_ledger(ACCOUNT)[URL0].last_outcome is Status.FAILED
+    assert saved.items(keys.outbox(ACCOUNT)) == ['{"x": 1}']
+    begin(store, SLOT1)
+    tripped = store.end_run(ACCOUNT, SLOT1, outcome(Status.FAILED, breaker_threshold=2))
+    assert tripped.tripped
+    assert begin(store, SLOT2).code is Begun.PAUSED
+
+
+def test_end_run_of_a_slot_no_longer_claimed_writes_only_the_ledger(saved: Backend) -> None:
+    """A run that outlived its worker (slot already unknown) still teaches the ledger."""
+    store = saved.store
+    begin(store, SLOT0)
+    store.set_slot_status(ACCOUNT, SLOT0, expected=Status.CLAIMED, new=Status.UNKNOWN, at=T0)
+    ended = store.end_run(ACCOUNT, SLOT0, outcome(Status.DONE, outbox_item="item"))
+    assert (ended.finished, ended.status) == (False, "unknown")
+    assert store.load_slot(ACCOUNT, SLOT0).engagement.status is Status.UNKNOWN
+    assert store.get_ledger(ACCOUNT)[URL0].last_outcome is Status.DONE
+    assert saved.items(keys.outbox(ACCOUNT)) == []
+    # Its in-flight entry ended with it: Tuesday's claim is judged by the ledger alone.
+    same_profile_on_tuesday(store)
+    tuesday = store.load_slot(ACCOUNT, TUE0).engagement.scheduled_at
+    assert begin(store, TUE0, tuesday).code is Begun.ENGAGED_RECENTLY
+
+
+def test_begin_run_refuses_a_corrupt_ledger_entry(saved: Backend) -> None:
+    """An unreadable ledger entry of the profile is CorruptState before any write."""
+    saved.store.put_ledger_entry(ACCOUNT, URL0, LedgerEntry())
+    saved.set_field(keys.ledger(ACCOUNT), URL0, "{bad")
+    before = saved.snapshot()
+    with pytest.raises(CorruptState):
+        begin(saved.store, SLOT0)
+    assert saved.snapshot() == before
+
+
 # ---- refusing bad state ----------------------------------------------------------------
 
 SLOT0_KEY = keys.slot(ACCOUNT, SLOT0)
@@ -454,6 +646,6 @@ def test_lua_scripts_ship_as_package_data() -> None:
     from importlib import resources
 
     scripts = [p for p in (resources.files("planner") / "lua").iterdir() if p.name.endswith(".lua")]
-    assert len(scripts) == 7
+    assert len(scripts) == 9
     for script in scripts:
         assert "KEYS[1]" in script.read_text(encoding="utf-8").split("\n\n")[0], script.name

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from planner.store.base import (
     ALLOWED_TRANSITIONS,
+    BeginResult,
+    Begun,
     CorruptState,
     DayMeta,
+    EndResult,
     PlanStore,
+    RunClaim,
+    RunOutcome,
     SchemaMismatch,
     SlotBinding,
     SlotNotFound,
@@ -27,11 +32,16 @@ from planner.store.redis_store import RedisPlanStore
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
+    "BeginResult",
+    "Begun",
     "CorruptState",
     "DayMeta",
+    "EndResult",
     "MemoryPlanStore",
     "PlanStore",
     "RedisPlanStore",
+    "RunClaim",
+    "RunOutcome",
     "SchemaMismatch",
     "SlotBinding",
     "SlotNotFound",

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import IntEnum
 from typing import Any, Protocol
 
 from planner.ledger import LedgerEntry
@@ -138,6 +139,82 @@ class WeekMeta:
         return {day: meta.budget for day, meta in self.days.items()}
 
 
+class Begun(IntEnum):
+    """What ``begin_run`` did (the codes of ``planner/lua/slot_begin.lua``)."""
+
+    CLAIMED = 1
+    """Claimed and registered in flight: the run goes on."""
+    CLAIMED_IN_FLIGHT_ELSEWHERE = 2
+    """Claimed, not registered: another slot of the profile (day before, same day or day
+    after) is in flight. The run must give the claim back (re-time or miss), not act."""
+    NOT_PENDING = 0
+    NOT_FOUND = -1
+    CHANGED = -2
+    """Still pending, but re-timed or re-bound since the caller read it: read again."""
+    PAUSED = -3
+    ENGAGED_RECENTLY = -4
+
+
+@dataclass(frozen=True)
+class RunClaim:
+    """What ``begin_run`` checks and writes; the caller read the slot a moment before.
+
+    ``scheduled_at`` and ``linkedin_url`` are the values read: the claim is refused
+    (``CHANGED``) if the slot no longer holds them. ``today`` is the account's local date
+    now (a breaker paused on it refuses), ``day`` the slot's local day. ``engaged_since``
+    is the first instant of the local day before ``day``: a ledger ``last_done_at`` at or
+    after it refuses (I5). A run in flight for the profile on ``day`` - 1, ``day`` or
+    ``day`` + 1 by another slot makes the claim ``CLAIMED_IN_FLIGHT_ELSEWHERE``.
+    """
+
+    now: datetime
+    scheduled_at: datetime
+    linkedin_url: str
+    profile_key: str
+    day: date
+    today: date
+    engaged_since: datetime
+
+
+@dataclass(frozen=True)
+class BeginResult:
+    code: Begun
+    detail: str = ""
+    """The status when NOT_PENDING; the other run's in-flight entry; last_done_at."""
+    ledger_entry: LedgerEntry | None = None
+    """The profile's ledger entry as it was at the claim."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What ``end_run`` writes: the handler's outcome and everything that follows from it."""
+
+    status: Status
+    at: datetime
+    reason: str
+    profile_key: str
+    ledger_entry: LedgerEntry
+    today: date
+    """The local date the breaker pauses if this outcome trips it."""
+    breaker_threshold: int
+    outbox_item: str | None = None
+    """An encoded write-back update (``planner.outbox.encode``), or None."""
+
+
+@dataclass(frozen=True)
+class EndResult:
+    finished: bool
+    """False: the slot was no longer claimed (``status`` says what it was, "" if gone);
+    only the ledger entry was written and the in-flight entry ended."""
+    status: str
+    tripped: bool = False
+    """This outcome paused the account for ``today`` (the breaker)."""
+
+
+INFLIGHT_TTL_S = 8 * 86_400
+"""The in-flight hash expires this long after the account's last claim."""
+
+
 ALLOWED_TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     # the job found it too late / outside hours, or the plan dropped it
     Status.PENDING: frozenset({Status.MISSED, Status.SKIPPED}),
@@ -218,6 +295,22 @@ class PlanStore(Protocol):
         """claimed -> ``status`` plus the ledger entry, atomically; SlotStateError if not."""
         ...
 
+    def begin_run(self, account: str, slot_id: str, claim: RunClaim) -> BeginResult:
+        """The claim of a run with its checks, atomically (see :class:`RunClaim`).
+
+        Only ``CLAIMED`` and ``CLAIMED_IN_FLIGHT_ELSEWHERE`` write; every other code leaves
+        the state as it was. CorruptState if the slot, its ledger entry or a key is bad.
+        """
+        ...
+
+    def end_run(self, account: str, slot_id: str, outcome: RunOutcome) -> EndResult:
+        """claimed -> outcome, ledger entry, in-flight end, breaker and outbox, atomically.
+
+        A slot no longer claimed (or gone) still gets its ledger entry and its in-flight
+        entry ended (the action did happen); nothing else changes then.
+        """
+        ...
+
     def set_slot_status(
         self,
         account: str,
@@ -228,7 +321,12 @@ class PlanStore(Protocol):
         at: datetime,
         reason: str = "",
     ) -> bool:
-        """``expected -> new`` if the slot is still ``expected``; False otherwise."""
+        """``expected -> new`` if the slot is still ``expected``; False otherwise.
+
+        Leaving ``claimed`` for anything but ``unknown`` (the claim ended before its handler
+        ran) also ends the slot's in-flight entry; ``unknown`` keeps it, so a run that may
+        have acted still blocks its profile's neighbouring days (I5, conservatively).
+        """
         ...
 
     def reschedule_slot(
@@ -240,7 +338,10 @@ class PlanStore(Protocol):
         *,
         expected: Status = Status.PENDING,
     ) -> bool:
-        """Move a slot (still ``expected``) to ``new_instant`` on its day, as pending."""
+        """Move a slot (still ``expected``) to ``new_instant`` on its day, as pending.
+
+        A claim given back this way (``expected=CLAIMED``) also ends its in-flight entry.
+        """
         ...
 
     def rebind_open_slots(

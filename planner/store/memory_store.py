@@ -17,8 +17,13 @@ from planner import keys
 from planner.ledger import LedgerEntry
 from planner.store import codec, week_codec
 from planner.store.base import (
+    BeginResult,
+    Begun,
     CorruptState,
+    EndResult,
     PlanStore,
+    RunClaim,
+    RunOutcome,
     SlotBinding,
     SlotNotFound,
     SlotRecord,
@@ -29,6 +34,7 @@ from planner.store.base import (
     check_finish_status,
     check_transition,
 )
+from planner.store.redis_slots import begin_args, ends_run
 from planner.weekly_plan import TERMINAL, ScheduledEngagement, Status, WeeklyPlan
 
 
@@ -38,6 +44,7 @@ class MemoryPlanStore:
     def __init__(self) -> None:
         self.hashes: dict[str, dict[str, str]] = {}
         self.zsets: dict[str, dict[str, float]] = {}
+        self.lists: dict[str, list[str]] = {}
         self._lock = threading.RLock()
 
     # ---- raw helpers ---------------------------------------------------------------
@@ -64,6 +71,18 @@ class MemoryPlanStore:
         for name in names:
             self.hashes.pop(name, None)
             self.zsets.pop(name, None)
+            self.lists.pop(name, None)
+
+    def _end_inflight(self, account: str, slot_id: str, field: str | None = None) -> None:
+        """Remove the in-flight entries naming ``slot_id`` (only ``field``'s, if given)."""
+        key = keys.inflight(account)
+        found = self.hashes.get(key, {})
+        prefix = f"{slot_id} "
+        for name in [field] if field is not None else list(found):
+            if found.get(name, "").startswith(prefix):
+                del found[name]
+        if key in self.hashes and not found:
+            del self.hashes[key]
 
     def _slot(self, account: str, slot_id: str) -> tuple[str, dict[str, str]]:
         slot_key = keys.slot(account, slot_id)
@@ -168,10 +187,7 @@ class MemoryPlanStore:
             slot_key, raw = self._slot(account, slot_id)
             if raw.get("status") != Status.PENDING.value:
                 return False
-            try:
-                attempts = int(raw.get("attempts", ""))
-            except ValueError:
-                raise CorruptState(slot_key, "field attempts is not an integer") from None
+            attempts = _attempts(slot_key, raw)
             raw.update(
                 status=Status.CLAIMED.value, claimed_at=claimed_at, attempts=str(attempts + 1)
             )
@@ -201,6 +217,79 @@ class MemoryPlanStore:
                 ledger = self.hashes.setdefault(keys.ledger(account), {})
                 ledger[ledger_key] = codec.encode_ledger(ledger_entry)
 
+    def begin_run(self, account: str, slot_id: str, claim: RunClaim) -> BeginResult:
+        # The same arguments the Lua script gets, read the same way.
+        (claimed_at, sched, url, field, today, since, day, before, after, *_) = [
+            str(a) for a in begin_args(slot_id, claim)
+        ]
+        ledger_key = keys.ledger(account)
+        with self._lock:
+            raw = self.hashes.get(keys.slot(account, slot_id))
+            if raw is None:
+                return BeginResult(Begun.NOT_FOUND)
+            if raw.get("status") != Status.PENDING.value:
+                return BeginResult(Begun.NOT_PENDING, raw.get("status", ""))
+            if raw.get("scheduled_at") != sched or raw.get("linkedin_url") != url:
+                return BeginResult(Begun.CHANGED)
+            slot_key = keys.slot(account, slot_id)
+            attempts = _attempts(slot_key, raw)
+            if self.hashes.get(keys.breaker(account), {}).get("paused_day") == today:
+                return BeginResult(Begun.PAUSED, today)
+            entry_raw = self.hashes.get(ledger_key, {}).get(field)
+            entry = None
+            if entry_raw is not None:
+                entry = codec.decode_ledger(ledger_key, {field: entry_raw})[field]
+            if entry is not None and entry.last_done_at is not None:
+                done = entry.last_done_at
+                if f"{done:%Y-%m-%dT%H:%M:%S}" >= since:
+                    return BeginResult(Begun.ENGAGED_RECENTLY, done.isoformat(), entry)
+            inflight = self.hashes.setdefault(keys.inflight(account), {})
+            holder = inflight.get(field)
+            blocked = False
+            if holder is not None:
+                other, _, other_day = holder.partition(" ")
+                blocked = other != slot_id and other_day in (day, before, after)
+            raw.update(
+                status=Status.CLAIMED.value, claimed_at=claimed_at, attempts=str(attempts + 1)
+            )
+            if blocked:
+                if not inflight:
+                    del self.hashes[keys.inflight(account)]
+                return BeginResult(Begun.CLAIMED_IN_FLIGHT_ELSEWHERE, holder or "", entry)
+            inflight[field] = f"{slot_id} {day}"
+            return BeginResult(Begun.CLAIMED, "", entry)
+
+    def end_run(self, account: str, slot_id: str, outcome: RunOutcome) -> EndResult:
+        check_finish_status(outcome.status)
+        with self._lock:
+            breaker = self.hashes.get(keys.breaker(account), {})
+            failures = breaker.get("failures")
+            if failures is not None and not failures.lstrip("-").isdigit():
+                raise CorruptState(keys.breaker(account), "failures is not an integer")
+            ledger = self.hashes.setdefault(keys.ledger(account), {})
+            ledger[outcome.profile_key] = codec.encode_ledger(outcome.ledger_entry)
+            self._end_inflight(account, slot_id, outcome.profile_key)
+            raw = self.hashes.get(keys.slot(account, slot_id))
+            if raw is None:
+                return EndResult(False, "")
+            if raw.get("status") != Status.CLAIMED.value:
+                return EndResult(False, raw.get("status", ""))
+            finished_at = codec.iso(outcome.at)
+            raw.update(status=outcome.status.value, finished_at=finished_at, reason=outcome.reason)
+            breaker = self.hashes.setdefault(keys.breaker(account), {})
+            tripped = False
+            if outcome.status is Status.FAILED:
+                count = int(breaker.get("failures", "0")) + 1
+                breaker["failures"] = str(count)
+                if count >= outcome.breaker_threshold:
+                    breaker.update(paused_day=outcome.today.isoformat(), failures="0")
+                    tripped = True
+            else:
+                breaker["failures"] = "0"
+            if outcome.outbox_item:
+                self.lists.setdefault(keys.outbox(account), []).append(outcome.outbox_item)
+            return EndResult(True, Status.CLAIMED.value, tripped)
+
     def set_slot_status(
         self,
         account: str,
@@ -222,6 +311,8 @@ class MemoryPlanStore:
                 raw["finished_at"] = finished_at
             if new is Status.PENDING:
                 raw["claimed_at"] = ""
+            if ends_run(expected, new):
+                self._end_inflight(account, slot_id)
             return True
 
     def reschedule_slot(
@@ -254,6 +345,8 @@ class MemoryPlanStore:
                 scheduled_at=codec.iso(new_instant),
                 scheduled_time=hhmm,
             )
+            if expected is Status.CLAIMED:
+                self._end_inflight(account, slot_id)
             return True
 
     def rebind_open_slots(
@@ -292,6 +385,13 @@ class MemoryPlanStore:
         value = codec.encode_ledger(entry)
         with self._lock:
             self.hashes.setdefault(keys.ledger(account), {})[profile_key] = value
+
+
+def _attempts(slot_key: str, raw: dict[str, str]) -> int:
+    try:
+        return int(raw.get("attempts", ""))
+    except ValueError:
+        raise CorruptState(slot_key, "field attempts is not an integer") from None
 
 
 def _conforms(store: MemoryPlanStore) -> PlanStore:  # mypy checks the protocol here

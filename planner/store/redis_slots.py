@@ -8,7 +8,7 @@ caller's aware datetimes: the store never reads a clock itself.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import redis
@@ -17,7 +17,13 @@ from planner import keys, lua
 from planner.ledger import LedgerEntry
 from planner.store import codec
 from planner.store.base import (
+    INFLIGHT_TTL_S,
+    BeginResult,
+    Begun,
     CorruptState,
+    EndResult,
+    RunClaim,
+    RunOutcome,
     SlotBinding,
     SlotNotFound,
     SlotStateError,
@@ -78,6 +84,42 @@ class RedisSlotOps:
         if int(code) == 0:
             raise SlotStateError(slot_key, Status.CLAIMED, codec.text(current, slot_key))
 
+    def begin_run(self, account: str, slot_id: str, claim: RunClaim) -> BeginResult:
+        slot_key = keys.slot(account, slot_id)
+        ledger_key = keys.ledger(account)
+        keys_ = [slot_key, ledger_key, keys.inflight(account), keys.breaker(account)]
+        code, detail, entry = self._run("slot_begin", slot_key, keys_, begin_args(slot_id, claim))
+        result = Begun(int(code))
+        raw = codec.text(entry, ledger_key)
+        ledger_entry = codec.decode_ledger(ledger_key, {claim.profile_key: raw}) if raw else {}
+        return BeginResult(
+            result, codec.text(detail, slot_key), ledger_entry.get(claim.profile_key)
+        )
+
+    def end_run(self, account: str, slot_id: str, outcome: RunOutcome) -> EndResult:
+        check_finish_status(outcome.status)
+        slot_key = keys.slot(account, slot_id)
+        keys_ = [
+            slot_key,
+            keys.ledger(account),
+            keys.inflight(account),
+            keys.breaker(account),
+            keys.outbox(account),
+        ]
+        args = [
+            outcome.status.value,
+            codec.iso(outcome.at),
+            outcome.reason,
+            outcome.profile_key,
+            codec.encode_ledger(outcome.ledger_entry),
+            slot_id,
+            outcome.today.isoformat(),
+            outcome.breaker_threshold,
+            outcome.outbox_item or "",
+        ]
+        code, status, tripped = self._run("slot_end", slot_key, keys_, args)
+        return EndResult(int(code) == 1, codec.text(status, slot_key), int(tripped) == 1)
+
     def set_slot_status(
         self,
         account: str,
@@ -96,8 +138,10 @@ class RedisSlotOps:
             codec.iso(at) if new in TERMINAL else "",
             reason,
             "1" if new is Status.PENDING else "0",
+            slot_id if ends_run(expected, new) else "",
         ]
-        result = int(self._run("slot_set_status", slot_key, [slot_key], args))
+        keys_ = [slot_key, keys.inflight(account)]
+        result = int(self._run("slot_set_status", slot_key, keys_, args))
         if result == -1:
             raise SlotNotFound(slot_key)
         return result == 1
@@ -145,7 +189,8 @@ class RedisSlotOps:
             day.isoformat(),
         ]
         day_key = keys.day_slots(account, day)
-        result = int(self._run("slot_reschedule", slot_key, [slot_key, day_key], args))
+        keys_ = [slot_key, day_key, keys.inflight(account)]
+        result = int(self._run("slot_reschedule", slot_key, keys_, args))
         if result == -1:
             raise SlotNotFound(slot_key)
         if result == -2:
@@ -173,3 +218,38 @@ def _field_date(key: str, field: str, value: bytes | str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise CorruptState(key, f"field {field!r} is not a date: {text!r}") from None
+
+
+def ends_run(expected: Status, new: Status) -> bool:
+    """A claim closed before its handler ran: its in-flight entry ends with it.
+
+    ``unknown`` does not end it: that run may have acted, so its profile's neighbouring
+    days stay blocked (I5) until the profile's next claim overwrites the entry.
+    """
+    return expected is Status.CLAIMED and new is not Status.UNKNOWN
+
+
+def engaged_since_text(instant: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` in UTC, the form slot_begin.lua compares as text."""
+    codec.iso(instant)  # refuses a naive instant
+    utc = instant.astimezone(UTC)
+    if utc.microsecond:
+        raise ValueError(f"engaged_since {instant.isoformat()} must be a whole second")
+    return f"{utc:%Y-%m-%dT%H:%M:%S}"
+
+
+def begin_args(slot_id: str, claim: RunClaim) -> list[str | int]:
+    one = timedelta(days=1)
+    return [
+        codec.iso(claim.now),
+        codec.iso(claim.scheduled_at),
+        claim.linkedin_url,
+        claim.profile_key,
+        claim.today.isoformat(),
+        engaged_since_text(claim.engaged_since),
+        claim.day.isoformat(),
+        (claim.day - one).isoformat(),
+        (claim.day + one).isoformat(),
+        slot_id,
+        INFLIGHT_TTL_S,
+    ]
