@@ -3,9 +3,10 @@
 Both sides enqueue N jobs on one queue and drain them with ``rq.SimpleWorker`` in burst mode
 (the jobs run in this process, so neither side pays for a fork per job); the time per job
 is the drain time over N. One side's job is a function that does nothing; the other's is
-``execute_slot`` for a pending slot with the dry-run handler: load, claim, check the time,
+``execute_slot`` for a pending slot with the dry-run handler: read, claim, check the time,
 reserve in the guard, call the handler, record the outcome in the slot and the ledger,
-breaker and outbox, reading the clock from Redis ``TIME`` as a worker does. Caps and the
+breaker and outbox, reading the clock from Redis ``TIME`` as a worker does (and, like
+``worker.jobs.run_slot``, with one Guard per account kept by the process). Caps and the
 gap are lifted so every slot runs the whole path; the slots are spread over accounts of
 100 profiles, one slot per profile, so no slot is skipped (a profile engaged today is not
 engaged again) and each ledger stays the size of a real account's.
@@ -24,6 +25,7 @@ from rq import Queue, SimpleWorker
 
 from benchmarks.model import Entry
 from config.settings import Settings
+from planner.guard import Guard
 from planner.service import Live
 from planner.weekly_plan import DailySlot, ScheduledEngagement, WeeklyPlan, slot_id_for, week_monday
 from worker.execute import execute_slot
@@ -44,10 +46,13 @@ def noop() -> None:
 def run_bench_slot(account: str, slot_id: str) -> str:
     """The measured job: one slot through ``execute_slot`` (as ``worker.jobs.run_slot``)."""
     lives: dict[str, Live] = _state["lives"]
+    guards: dict[str, Guard] = _state["guards"]
     if account not in lives:
         lives[account] = Live.connect(_state["client"], _state["settings"], account)
+        guards[account] = Guard(_state["client"], _state["settings"], account)
     handler: Handler = _state["handler"]
-    return execute_slot(lives[account], handler, _state["rng"], slot_id).status
+    live, rng = lives[account], _state["rng"]
+    return execute_slot(live, handler, rng, slot_id, guard=guards[account]).status
 
 
 def action_settings() -> Settings:
@@ -109,7 +114,7 @@ def measure(url: str, n: int) -> list[Entry]:
     settings = action_settings()
     rng = np.random.default_rng(1)
     handler = build_handler(settings, rng=rng)
-    _state.update(client=client, settings=settings, lives={}, handler=handler, rng=rng)
+    _state.update(client=client, settings=settings, lives={}, guards={}, handler=handler, rng=rng)
     queue = Queue("bench", connection=client)
 
     def slots(prefix: str, count: int) -> list[tuple[str, str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -11,8 +11,10 @@ import redis
 
 from config.settings import Settings
 from planner import breaker
+from planner.guard import Guard
 from planner.profiles import Profile
 from planner.service import Live, generate, recover_stale_claims
+from planner.store import SlotBinding
 from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan
 from worker.execute import execute_slot
 from worker.handlers import EngagementRequest, HandlerResult
@@ -206,3 +208,68 @@ def test_stale_binding_never_engages_on_consecutive_days(live: Live) -> None:
     handler = CountingHandler()
     assert run(live, handler, slot.slot_id, slot.scheduled_at) == "skipped"
     assert handler.calls == []
+
+
+class InFlightHandler(CountingHandler):
+    """A handler that, while its action is in flight, lets ``meanwhile`` happen."""
+
+    def __init__(self, outcome: Status, meanwhile: Callable[[], None]) -> None:
+        super().__init__([outcome])
+        self.meanwhile = meanwhile
+
+    def __call__(self, request: EngagementRequest) -> HandlerResult:
+        self.meanwhile()
+        return super().__call__(request)
+
+
+@pytest.mark.parametrize(("first", "then"), [(Status.DONE, "skipped"), (Status.FAILED, "done")])
+def test_next_day_slot_waits_for_the_profile_in_flight(
+    live: Live, first: Status, then: str
+) -> None:
+    """Monday's action of a profile in flight: Tuesday's slot of it is re-timed, not run (I5).
+
+    Once Monday's action ends, the re-timed Tuesday slot runs by the ledger rule: skipped
+    after a success, run after a failure.
+    """
+    plan = stored_week(live)
+    monday = first_slot(plan)
+    tuesday = plan.days["2026-02-10"].engagements[0]
+    binding = SlotBinding(monday.linkedin_url, monday.name, 1.0, 2.0, False)
+    assert live.store.rebind_open_slots("acct", plan.week_start, {tuesday.slot_id: binding})
+    inner = CountingHandler()
+    seen: list[str] = []
+
+    def tuesday_starts() -> None:
+        seen.append(run(live, inner, tuesday.slot_id, tuesday.scheduled_at))
+
+    assert run(live, InFlightHandler(first, tuesday_starts), monday.slot_id, monday.scheduled_at)
+    assert seen == ["rescheduled"] and inner.calls == []
+    moved = live.store.load_slot("acct", tuesday.slot_id).engagement
+    assert moved.status is Status.PENDING and moved.scheduled_at > tuesday.scheduled_at
+    assert live.queue.scheduled_at(f"{tuesday.slot_id}-r1") is not None
+    assert run(live, inner, tuesday.slot_id, moved.scheduled_at) == then
+    assert inner.calls == ([tuesday.slot_id] if then == "done" else [])
+
+
+def test_happy_path_takes_four_round_trips(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slot run to done costs four Redis round trips: read, claim, reserve, outcome."""
+    from redis.connection import Connection
+
+    plan = stored_week(live)
+    warm, measured = plan.days["2026-02-09"].engagements[:2]
+    handler = CountingHandler()
+    assert run(live, handler, warm.slot_id, warm.scheduled_at) == "done"  # loads the scripts
+    at(live, measured.scheduled_at)
+    sends: list[object] = []
+    original = Connection.send_packed_command
+
+    def counting(self: Connection, command: object, check_health: bool = True) -> None:
+        sends.append(command)
+        original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    guard = Guard(live.client, live.settings, "acct")
+    result = execute_slot(live, handler, np.random.default_rng(2), measured.slot_id, guard=guard)
+    monkeypatch.undo()
+    assert result.status == "done"
+    assert len(sends) == 4

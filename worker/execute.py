@@ -5,6 +5,29 @@ duplicates, retries or redeliveries happen, one process at most goes on (I3). La
 operating hours are checked next (I4), then the guard reserves the action in every window
 at once (I1, I2). Only then is the handler called. Expected outcomes never raise: a job
 that raised would land in RQ's failed registry and invite a manual retry.
+
+Round trips on the way to a ``done`` (the per-action overhead, issue 6): four.
+
+1. One pipelined read: the server's ``TIME``, the demo time map, the slot hash and the
+   breaker's paused day. Everything the claim depends on is decided from it: the slot's
+   status, its profile (the ledger field is the *normalised* profile URL, computed here),
+   whether this copy of the job is early, the account's local date, the I5 day bounds.
+2. ``slot_begin.lua``: claim the slot if it is still pending and unchanged, the breaker is
+   not paused, the ledger does not show the profile engaged on the day before or the same
+   day, and no run of the profile on the day before, the same day or the day after is in
+   flight (I5 under concurrency); it registers this run in flight and returns the
+   profile's ledger entry. A stray early copy never gets here, so it never claims.
+3. ``Guard.reserve`` (one script).
+4. ``slot_end.lua``: the outcome into the slot, the ledger entry, the end of the in-flight
+   entry, the breaker's count and the write-back outbox.
+
+The time after the handler is the server instant of the first read plus the local
+monotonic time elapsed since (times the demo speed): the origin is Redis ``TIME``, one
+clock for every host; only the elapsed part is local, and a monotonic clock has no offset.
+
+The ledger entry the claim returned is the base of the new one: only a run of the same
+profile could change it meanwhile, and such a run is on this day or the next or previous
+one (a run only acts inside its own day's window), which the in-flight check refuses.
 """
 
 from __future__ import annotations
@@ -12,18 +35,29 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 
 import numpy as np
 
-from planner import breaker, outbox
+from planner import keys, outbox
 from planner.enqueue import slot_job_id
 from planner.guard import Guard
-from planner.ledger import LedgerEntry, record_outcome
+from planner.ledger import record_outcome
 from planner.profiles import profile_key
+from planner.server_clock import TimeMap
 from planner.service import Live, schedule_slot
 from planner.sources.base import OutcomeUpdate
-from planner.store import SlotNotFound, SlotRecord, SlotStateError
+from planner.store import (
+    Begun,
+    RunClaim,
+    RunOutcome,
+    SlotNotFound,
+    SlotRecord,
+    SlotStateError,
+    codec,
+)
+from planner.store.redis_common import checked, text, translate
 from planner.timing import day_window, local_hhmm, retime
 from planner.weekly_plan import Status
 from worker.handlers import EngagementRequest, Handler, call_handler
@@ -33,6 +67,7 @@ log = logging.getLogger(__name__)
 RETRY_JITTER_S = 90.0  # spread re-tried slots so two refused jobs do not collide again
 LEAD = timedelta(seconds=30)  # a re-timed slot is never placed closer than this to now
 MAX_EARLY_WAIT_S = 2.0  # real seconds a job may be early and still wait for its instant
+MAX_READS = 4  # reads of a slot that keeps changing under us before giving up
 
 
 @dataclass(frozen=True)
@@ -42,6 +77,70 @@ class RunResult:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """One pipelined read: the server clock, the demo time map, a slot, the breaker."""
+
+    real_now: datetime
+    time_map: TimeMap | None
+    record: SlotRecord | None
+    paused_day: date | None
+    read_at: float  # time.monotonic() when the reply arrived
+
+    def virtual(self, real: datetime) -> datetime:
+        return real if self.time_map is None else self.time_map.virtual(real)
+
+    def now(self) -> datetime:
+        """The clock (``Live.clock``) at the read."""
+        return self.virtual(self.real_now)
+
+    def later(self) -> datetime:
+        """The clock now: the read's server instant plus the monotonic time since."""
+        elapsed = timedelta(seconds=time.monotonic() - self.read_at)
+        return self.virtual(self.real_now + elapsed)
+
+    def to_real(self, virtual: datetime) -> datetime:
+        return virtual if self.time_map is None else self.time_map.real(virtual)
+
+
+def read_snapshot(live: Live, slot_id: str) -> Snapshot:
+    """TIME, the time map, the slot and the breaker's paused day in one round trip."""
+    names = [
+        "TIME",
+        keys.clock(),
+        keys.slot(live.account, slot_id),
+        keys.breaker(live.account),
+    ]
+    pipe = live.client.pipeline(transaction=False)
+    pipe.time()
+    pipe.hgetall(names[1])
+    pipe.hgetall(names[2])
+    pipe.hget(names[3], "paused_day")
+    with translate(names[2]):
+        replies = checked(pipe.execute(raise_on_error=False), names)
+    read_at = time.monotonic()
+    (seconds, micros), clock_raw, slot_raw, paused = replies
+    real_now = datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=micros)
+    record = codec.decode_slot(names[2], slot_raw) if slot_raw else None
+    paused_day = date.fromisoformat(text(paused)) if paused else None
+    return Snapshot(real_now, _time_map(clock_raw), record, paused_day, read_at)
+
+
+def _time_map(raw: dict[bytes, bytes]) -> TimeMap | None:
+    """The demo's time map as ``ServerClock.time_map`` reads it (None: real time)."""
+    if not raw:
+        return None
+    fields = {text(k): text(v) for k, v in raw.items()}
+    try:
+        return TimeMap(
+            real_origin=datetime.fromisoformat(fields["real_origin"]),
+            virtual_origin=datetime.fromisoformat(fields["virtual_origin"]),
+            speed=float(fields["speed"]),
+        )
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{keys.clock()}: unreadable time map {fields!r}") from exc
+
+
 def execute_slot(
     live: Live,
     handler: Handler,
@@ -49,41 +148,70 @@ def execute_slot(
     slot_id: str,
     *,
     now: datetime | None = None,
+    guard: Guard | None = None,
 ) -> RunResult:
+    """Run one slot. ``guard``: the account's Guard, if the caller keeps one."""
     account, settings = live.account, live.settings
-    now = now or live.clock()
-    try:
-        record = live.store.load_slot(account, slot_id)
-    except SlotNotFound:
+    given = now
+    for _ in range(MAX_READS):
+        snap = read_snapshot(live, slot_id)
+        record = snap.record
+        if record is None:
+            return _ignored(slot_id, "no such slot (its week was replaced or deleted)")
+        slot = record.engagement
+        if slot.status is not Status.PENDING:
+            return _ignored(slot_id, f"slot is {slot.status.value}; nothing to do")
+        now = given or snap.now()
+        today = live.today(now)
+        if snap.paused_day == today:
+            return _close(live, slot_id, Status.SKIPPED, now, "circuit breaker open for today")
+        if not slot.linkedin_url:
+            return _close(live, slot_id, Status.SKIPPED, now, "no eligible profile for this slot")
+        early_s = (snap.to_real(slot.scheduled_at) - snap.real_now).total_seconds()
+        if early_s > MAX_EARLY_WAIT_S:
+            # A stray copy of the job (its slot was re-timed later): the slot's own job comes.
+            return _ignored(slot_id, f"not due for {early_s:.0f}s")
+        if early_s > 0:
+            # RQ keeps whole seconds, so a job may arrive up to a second before its instant.
+            time.sleep(early_s)
+            given = None
+            continue
+        key = profile_key(slot.linkedin_url)
+        claim = RunClaim(
+            now=now,
+            scheduled_at=slot.scheduled_at,
+            linkedin_url=slot.linkedin_url,
+            profile_key=key,
+            day=record.day,
+            today=today,
+            engaged_since=_day_start(record.day - timedelta(days=1), live),
+        )
+        begun = live.store.begin_run(account, slot_id, claim)
+        if begun.code is not Begun.CHANGED:
+            break
+    else:
+        return _ignored(slot_id, "the slot kept changing while being claimed")
+    if begun.code is Begun.NOT_FOUND:
         return _ignored(slot_id, "no such slot (its week was replaced or deleted)")
-    slot = record.engagement
-    if slot.status is not Status.PENDING:
-        return _ignored(slot_id, f"slot is {slot.status.value}; nothing to do")
-    if breaker.is_paused(live.client, account, live.today(now)):
+    if begun.code is Begun.NOT_PENDING:
+        return _ignored(slot_id, f"claimed by another run (slot is {begun.detail})")
+    if begun.code is Begun.PAUSED:
         return _close(live, slot_id, Status.SKIPPED, now, "circuit breaker open for today")
-    if not slot.linkedin_url:
-        return _close(live, slot_id, Status.SKIPPED, now, "no eligible profile for this slot")
-    key = profile_key(slot.linkedin_url)
-    ledger_entry = live.store.get_ledger(account).get(key)
-    if _engaged_recently(ledger_entry, record.day, live):
+    if begun.code is Begun.ENGAGED_RECENTLY:
         # The plan already avoids this (I5); a stale binding must not break it either.
         return _close(live, slot_id, Status.SKIPPED, now, "engaged successfully yesterday or today")
-    early_s = (live.clock.to_real(slot.scheduled_at) - live.clock.real_now()).total_seconds()
-    if early_s > MAX_EARLY_WAIT_S:
-        # A stray copy of the job (its slot was re-timed later): the slot's own job comes.
-        return _ignored(slot_id, f"not due for {early_s:.0f}s")
-    if early_s > 0:
-        # RQ keeps whole seconds, so a job may arrive up to a second before its instant.
-        time.sleep(early_s)
-        now = live.clock()
-    if not live.store.claim_slot(account, slot_id, now):
-        return _ignored(slot_id, "claimed by another run")
     start, end = day_window(record.day, settings)
     tolerance = timedelta(minutes=settings.LATE_TOLERANCE_MINUTES)
     if now - slot.scheduled_at > tolerance or not start <= now < end:
         why = "outside operating hours" if not start <= now < end else "late"
         return _retime_or_miss(live, record, rng, now=now, not_before=now + LEAD, why=why)
-    guard = Guard(live.client, settings, account)
+    if begun.code is Begun.CLAIMED_IN_FLIGHT_ELSEWHERE:
+        # Its run on the day before, the same day or the day after has not finished: if it
+        # succeeds, acting now would engage on consecutive days (I5). A later run re-checks.
+        other = begun.detail.split(" ")[0]
+        why = f"the same profile is in flight in slot {other}"
+        return _retime_or_miss(live, record, rng, now=now, not_before=now + LEAD, why=why)
+    guard = guard or Guard(live.client, settings, account)
     decision = guard.reserve(slot_id, now)
     if not decision.allowed:
         jitter = timedelta(seconds=float(rng.uniform(0, RETRY_JITTER_S)))
@@ -92,52 +220,53 @@ def execute_slot(
         return _retime_or_miss(live, record, rng, now=now, not_before=not_before, why=why)
     request = EngagementRequest.from_slot(account, slot, attempt=slot.attempts + 1)
     result = call_handler(handler, request)
-    finished = live.clock()
-    entry = record_outcome(
-        live.store.get_ledger(account).get(key), result.outcome, finished, settings
-    )
-    try:
-        live.store.finish_slot(
-            account,
-            slot_id,
-            result.outcome,
-            finished,
+    finished = snap.later()
+    engaged = finished if result.outcome is Status.DONE else None
+    item = None
+    if settings.WRITE_BACK:
+        item = outbox.encode(OutcomeUpdate(key, engaged, result.outcome.value, finished))
+    ended = live.store.end_run(
+        account,
+        slot_id,
+        RunOutcome(
+            status=result.outcome,
+            at=finished,
             reason=result.reason,
-            ledger_key=key,
-            ledger_entry=entry,
-        )
-    except (SlotStateError, SlotNotFound) as exc:
-        # This run outlived its worker: the claim was already reported unknown (or the week
-        # replaced). The action did happen, so the ledger still learns its outcome.
-        live.store.put_ledger_entry(account, key, entry)
-        if result.outcome is not Status.DONE:
-            guard.release(slot_id)
-        log.warning("slot %s: %s recorded late (%s)", slot_id, result.outcome.value, exc)
-        return RunResult(slot_id, "ignored", f"{result.outcome.value} recorded late: {exc}")
+            profile_key=key,
+            ledger_entry=record_outcome(begun.ledger_entry, result.outcome, finished, settings),
+            today=today,
+            breaker_threshold=settings.BREAKER_THRESHOLD,
+            outbox_item=item,
+        ),
+    )
     # A crash between these two steps leaves the reservation counted: the caps only get
     # stricter, never looser.
     if result.outcome is not Status.DONE:
         guard.release(slot_id)
-    if breaker.record(
-        live.client, account, result.outcome, live.today(now), settings.BREAKER_THRESHOLD
-    ):
+    if not ended.finished:
+        # This run outlived its worker: the claim was already reported unknown (or the week
+        # replaced). The action did happen, so the ledger still learned its outcome.
+        slot_key = keys.slot(account, slot_id)
+        exc = (
+            SlotStateError(slot_key, Status.CLAIMED, ended.status)
+            if ended.status
+            else SlotNotFound(slot_key)
+        )
+        log.warning("slot %s: %s recorded late (%s)", slot_id, result.outcome.value, exc)
+        return RunResult(slot_id, "ignored", f"{result.outcome.value} recorded late: {exc}")
+    if ended.tripped:
         log.warning(
             "account %s: %d failures in a row, paused for today",
             account,
             settings.BREAKER_THRESHOLD,
         )
-    engaged = finished if result.outcome is Status.DONE else None
-    if settings.WRITE_BACK:
-        update = OutcomeUpdate(key, engaged, result.outcome.value, finished)
-        outbox.push(live.client, account, update)
     log.info("slot %s: %s %s", slot_id, result.outcome.value, result.reason)
     return RunResult(slot_id, result.outcome.value, result.reason)
 
 
-def _engaged_recently(entry: LedgerEntry | None, day: date, live: Live) -> bool:
-    if entry is None or entry.last_done_at is None:
-        return False
-    return live.today(entry.last_done_at) >= day - timedelta(days=1)
+def _day_start(day: date, live: Live) -> datetime:
+    """The first instant of the account's local ``day``, in UTC."""
+    return datetime.combine(day, clock_time(0), tzinfo=live.settings.tz).astimezone(UTC)
 
 
 def _retime_or_miss(

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 def run_slot(account: str, slot_id: str) -> str:
     """Run one planned slot; returns its status (or "rescheduled" / "ignored")."""
     rt = runtime()
-    return execute_slot(rt.live(account), rt.handler_for(account), rt.rng, slot_id).status
+    live, handler = rt.live(account), rt.handler_for(account)
+    return execute_slot(live, handler, rt.rng, slot_id, guard=rt.guard(account)).status
 
 
 def chain_tick(account: str) -> str:

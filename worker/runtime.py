@@ -11,6 +11,7 @@ import redis
 
 from config.accounts import settings_for
 from config.settings import Settings, load_settings
+from planner.guard import Guard
 from planner.service import Live
 from worker.handlers import Handler, build_handler
 
@@ -23,6 +24,7 @@ class Runtime:
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     _live: dict[str, Live] = field(default_factory=dict)
     _handlers: dict[str, Handler] = field(default_factory=dict)
+    _guards: dict[str, Guard] = field(default_factory=dict)
 
     def live(self, account: str) -> Live:
         """The account's settings (ACCOUNTS_FILE overrides) with the shared connection."""
@@ -31,6 +33,13 @@ class Runtime:
                 self.client, settings_for(self.settings, account), account
             )
         return self._live[account]
+
+    def guard(self, account: str) -> Guard:
+        """The account's guard (its caps and keys), built once per worker process."""
+        if account not in self._guards:
+            live = self.live(account)
+            self._guards[account] = Guard(live.client, live.settings, account)
+        return self._guards[account]
 
     def handler_for(self, account: str) -> Handler:
         settings = self.live(account).settings
