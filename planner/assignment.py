@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from itertools import repeat
 from operator import attrgetter
 
 import numpy as np
@@ -43,9 +44,23 @@ NEVER_US = np.iinfo(np.int64).min  # "no instant": never engaged, no cooldown
 NEVER_DAY = np.iinfo(np.int64).min // 2  # local date of "never": before any yesterday
 
 
+# Planning converts the same instants (ledger entries, slot times) on every pass; a datetime
+# caches its hash, so a lookup costs a fifth of the arithmetic. Only UTC instants are kept:
+# datetimes of one other zone compare by wall time, which repeats when clocks go back.
+_US_SEEN: dict[datetime, int] = {}
+_US_SEEN_MAX = 1 << 16
+
+
 def to_us(instant: datetime) -> int:
     """Epoch microseconds of an aware instant (exact integer arithmetic)."""
-    return (instant - _EPOCH) // _US
+    if instant.tzinfo is not UTC:
+        return (instant - _EPOCH) // _US
+    us = _US_SEEN.get(instant)
+    if us is None:
+        if len(_US_SEEN) >= _US_SEEN_MAX:
+            _US_SEEN.clear()
+        us = _US_SEEN[instant] = (instant - _EPOCH) // _US
+    return us
 
 
 _LAST_DONE = attrgetter("last_done_at")
@@ -55,8 +70,10 @@ _COOLDOWN = attrgetter("cooldown_until")
 
 def instants_us(instants: Iterable[datetime | None]) -> IntArray:
     """Epoch microseconds of aware instants, NEVER_US for None; exact."""
+    seen = _US_SEEN.get
     return np.array(
-        [NEVER_US if t is None else (t - _EPOCH) // _US for t in instants], dtype=np.int64
+        [NEVER_US if t is None else (t.tzinfo is UTC and seen(t)) or to_us(t) for t in instants],
+        dtype=np.int64,
     )
 
 
@@ -83,15 +100,24 @@ class LocalCalendar:
             self._hour_offsets[hour] = first // _US if same and first is not None else None
         return self._hour_offsets[hour]
 
-    def ordinal(self, us: int) -> int:
-        """Local date (ordinal) of the instant ``us``."""
+    def offset_us(self, us: int) -> int:
+        """The zone's UTC offset (microseconds) at the instant ``us``."""
         if self._fixed is not None:
-            return (us + self._fixed) // US_PER_DAY + _EPOCH_ORDINAL
+            return self._fixed
         offset = self._hour_offset(us // _US_PER_HOUR)
         if offset is None:
-            instant = _EPOCH + timedelta(microseconds=us)
-            return instant.astimezone(self.tz).date().toordinal()
-        return (us + offset) // US_PER_DAY + _EPOCH_ORDINAL
+            local = (_EPOCH + timedelta(microseconds=us)).astimezone(self.tz).utcoffset()
+            return 0 if local is None else local // _US
+        return offset
+
+    def ordinal(self, us: int) -> int:
+        """Local date (ordinal) of the instant ``us``."""
+        return (us + self.offset_us(us)) // US_PER_DAY + _EPOCH_ORDINAL
+
+    def hhmm(self, us: int) -> str:
+        """Local clock time of the instant ``us`` as HH:MM."""
+        minute = (us + self.offset_us(us)) // 60_000_000 % 1440
+        return f"{minute // 60:02d}:{minute % 60:02d}"
 
     def ordinals(self, us: IntArray) -> IntArray:
         """Local dates (ordinals) of the instants ``us``; NEVER_US gives NEVER_DAY."""
@@ -213,9 +239,8 @@ class Coverage:
         done_us = table.done_us.copy()
         cooldown_us = np.full(len(table.keys), NEVER_US, dtype=np.int64)
         if ledger:
-            found = np.fromiter(
-                (-1 if i is None else i for i in map(table.position.get, ledger)), np.int64
-            )
+            n = len(ledger)
+            found = np.fromiter(map(table.position.get, ledger, repeat(-1, n)), np.int64, n)
             known = found >= 0
             at = found[known]
             entries = list(ledger.values())
@@ -247,6 +272,16 @@ class Coverage:
         self.projected[key] = instant
         self.done_us[i] = us
         self.done_day[i] = self.calendar.ordinal(us)
+
+    def project_all(self, keys: Sequence[str], instants: Sequence[datetime]) -> None:
+        """``project`` each of ``keys`` (no key twice) at the matching one of ``instants``."""
+        if not keys:
+            return
+        at = [self.position[k] for k in keys]
+        us = instants_us(instants)
+        self.projected.update(zip(keys, instants, strict=True))
+        self.done_us[at] = us
+        self.done_day[at] = self.calendar.ordinals(us)
 
     def in_cooldown(self, at: datetime) -> BoolArray:
         """Which profiles are cooling down at ``at``."""
@@ -299,21 +334,25 @@ def assign_days(
             rng=rng,
             settings=settings,
         )
+        ranked = chosen.order
+        keys = coverage.keys
         picks: list[Pick | None] = [
-            Pick(
-                coverage.keys[who[i]],
-                float(chosen.scores[i]),
-                float(days_since[i]),
-                rank < chosen.forced,
+            Pick(keys[at], score, since, rank < chosen.forced)
+            for rank, (at, score, since) in enumerate(
+                zip(
+                    who[ranked].tolist(),
+                    chosen.scores[ranked].tolist(),
+                    days_since[ranked].tolist(),
+                    strict=True,
+                )
             )
-            for rank, i in enumerate(chosen.order.tolist())
         ]
         picks += [None] * (budget - len(picks))
-        order = rng.permutation(budget)
-        placed: list[Pick | None] = [picks[i] for i in order]
-        for pick, instant in zip(placed, open_day.instants, strict=True):
-            if pick is not None:
-                coverage.project(pick.key, instant)
+        placed: list[Pick | None] = [picks[i] for i in rng.permutation(budget).tolist()]
+        bound = [
+            (p.key, t) for p, t in zip(placed, open_day.instants, strict=True) if p is not None
+        ]
+        coverage.project_all([k for k, _ in bound], [t for _, t in bound])
         out.append(DayAssignment(open_day.day, placed, chosen.forced, chosen.shortfall))
     return out
 

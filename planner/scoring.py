@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -86,8 +87,9 @@ class ScoredCandidate:
     score: float
 
 
-@dataclass(frozen=True)
-class Pick:
+class Pick(NamedTuple):
+    """A profile chosen for a slot (a tuple: planning makes one per slot, every day)."""
+
     key: str
     score: float
     days_since: float

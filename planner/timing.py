@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import itertools
 import math
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -66,6 +67,15 @@ class _Params:
     gap_s: int
     hourly: int
 
+    # Every cached lookup hashes the parameters (a dataclass re-hashes all its fields each
+    # time); they are frozen, so the hash is computed once.
+    @cached_property
+    def _hash(self) -> int:
+        return hash(astuple(self))
+
+    def __hash__(self) -> int:
+        return self._hash
+
 
 @dataclass(frozen=True)
 class _Shape:
@@ -83,6 +93,11 @@ class _Tables:
     lo: IntArray  # first grid second of each cell
     span: IntArray  # usable seconds of each cell
     g_cells: int
+    # The same, for scalar steps: bisect on a row's memoryview and list indexing cost a
+    # fraction of numpy's per-call overhead, and find the same cells.
+    rows: tuple[memoryview, ...]
+    lo_list: list[int]
+    span_list: list[int]
 
 
 _PARAMS: dict[int, tuple[Settings, _Params]] = {}
@@ -235,7 +250,8 @@ def _tables(shape: _Shape, n: int, first: int) -> _Tables:
         f_prev = f
     for arr in (neg_f, lo, span):
         arr.flags.writeable = False
-    return _Tables(neg_f, lo, span, g)
+    rows = tuple(row.data for row in neg_f)
+    return _Tables(neg_f, lo, span, g, rows, lo.tolist(), span.tolist())
 
 
 def _propose(rng: np.random.Generator, tab: _Tables, n: int, batch: int) -> IntArray:
@@ -262,16 +278,17 @@ def _first_valid(
     built one row at a time with scalar steps: most days accept the first row, so this
     skips the other rows' work while returning exactly what the batch would.
     """
-    lo, span, gap_s, hourly = tab.lo, tab.span, params.gap_s, params.hourly
+    lo, span, rows, g = tab.lo_list, tab.span_list, tab.rows, tab.g_cells
+    gap_s, hourly = params.gap_s, params.hourly
     for v_row, u_row in zip(v.tolist(), u.tolist(), strict=True):
         times: list[int] = []
         start = 0
         for i in range(n):
-            neg_f = tab.neg_f[n - i]
-            k = int(neg_f.searchsorted(v_row[i] * neg_f[start], side="left"))
-            cell = k - 1
-            times.append(int(lo[cell]) + int(u_row[i] * int(span[cell])))
-            start = cell + tab.g_cells
+            neg_f = rows[n - i]
+            # searchsorted(side="left") on a non-decreasing row is bisect_left.
+            cell = bisect_left(neg_f, v_row[i] * neg_f[start]) - 1
+            times.append(lo[cell] + int(u_row[i] * span[cell]))
+            start = cell + g
         if all(b - a >= gap_s for a, b in itertools.pairwise(times)) and all(
             times[i + hourly] - times[i] >= HOUR_S for i in range(n - hourly)
         ):

@@ -22,6 +22,7 @@ from planner.assignment import (
     DayAssignment,
     OpenDay,
     assign_days,
+    instants_us,
     to_us,
 )
 from planner.budgets import sample_daily_budgets
@@ -30,7 +31,7 @@ from planner.feasibility import FeasibilityReport, check_feasibility
 from planner.ledger import LedgerView
 from planner.profiles import Profile, profile_key
 from planner.scoring import Pick
-from planner.timing import capacity, day_window, local_hhmm, sample_day_times
+from planner.timing import capacity, day_window, sample_day_times
 from planner.weekly_plan import (
     DailySlot,
     ScheduledEngagement,
@@ -121,23 +122,10 @@ def build_week(
     ]
     plan_days: dict[str, DailySlot] = {}
     for i, (open_day, assigned) in enumerate(zip(open_days, assignments + unbound, strict=True)):
-        engagements = [
-            _engagement(
-                slot_id_for(account, open_day.day, index),
-                index,
-                instant,
-                pick=pick,
-                coverage=coverage,
-                settings=settings,
-            )
-            for index, (instant, pick) in enumerate(
-                zip(open_day.instants, assigned.picks, strict=True)
-            )
-        ]
         plan_days[open_day.day.isoformat()] = DailySlot(
             date=open_day.day,
             budget=draw.budgets[i],
-            engagements=engagements,
+            engagements=_engagements(account, open_day, assigned.picks, coverage),
             is_burst_day=draw.burst[i],
             is_light_day=draw.light[i],
         )
@@ -172,63 +160,70 @@ def revise(
     """
     now = ensure_aware_utc(now, what="now")
     today = now.astimezone(settings.tz).date()
-    today_ordinal = today.toordinal()
     report = PlanReport()
     coverage = Coverage.from_ledger(profiles, ledger, settings.tz)
-    calendar = coverage.calendar
-    busy: set[str] = set()
-    open_dates: list[date] = []
+    open_keys: list[str] = []
     open_slots: list[list[ScheduledEngagement]] = []
+    executed: list[ScheduledEngagement] = []
     for key in sorted(plan.days):
         day = plan.days[key]
-        slots: list[ScheduledEngagement] = []
-        for e in day.engagements:
-            if e.status is Status.PENDING:
-                slots.append(e)
-                continue
-            if not e.linkedin_url:
-                continue
-            profile = profile_key(e.linkedin_url)
-            if calendar.ordinal(to_us(e.scheduled_at)) == today_ordinal:
-                busy.add(profile)  # attempted or in flight today: not again today
-            # In-flight actions count as engaged for the projection.
-            if e.status is Status.CLAIMED and profile in coverage.position:
-                coverage.project(profile, e.scheduled_at)
+        slots = [e for e in day.engagements if e.status is Status.PENDING]
+        if len(slots) < len(day.engagements):
+            executed += [e for e in day.engagements if e.status is not Status.PENDING]
         if day.date >= today:
-            open_dates.append(day.date)
+            open_keys.append(key)
             open_slots.append(slots)
-    busy_today = frozenset(busy)
+    busy_today = _busy_today(executed, today, coverage)
     open_days = [
         OpenDay(
-            d,
+            plan.days[key].date,
             [e.scheduled_at for e in slots],
-            _day_start(d, settings, now),
-            busy_today if d == today else frozenset(),
+            _day_start(plan.days[key].date, settings, now),
+            busy_today if plan.days[key].date == today else frozenset(),
         )
-        for d, slots in zip(open_dates, open_slots, strict=True)
+        for key, slots in zip(open_keys, open_slots, strict=True)
     ]
     fill = None if through is None else sum(d.day <= through for d in open_days)
     assignments = assign_days(open_days, coverage, settings=settings, rng=rng, fill=fill)
-    rebound: dict[str, ScheduledEngagement] = {}
-    for slots, assigned in zip(open_slots, assignments, strict=False):
+    days = dict(plan.days)
+    for key, slots, assigned in zip(open_keys, open_slots, assignments, strict=False):
+        rebound: dict[str, ScheduledEngagement] = {}
         for slot, pick in zip(slots, assigned.picks, strict=True):
             fields = _binding(pick, coverage)
             if (slot.linkedin_url, slot.forced) != (fields["linkedin_url"], fields["forced"]):
                 report.rebound += 1
             rebound[slot.slot_id] = _rebind(slot, fields)
-    # Shallow copies: untouched slots, and days without a re-bound slot, are shared with the
-    # old plan, which nobody mutates.
-    days = {
-        key: day.model_copy(
-            update={"engagements": [rebound.get(e.slot_id, e) for e in day.engagements]}
-        )
-        if any(e.slot_id in rebound for e in day.engagements)
-        else day
-        for key, day in plan.days.items()
-    }
+        if rebound:
+            # Shallow copies: untouched slots, and days without a re-bound slot, are shared
+            # with the old plan, which nobody mutates. Slot ids are unique in a plan (they
+            # key its slots in the store), so only this day holds the re-bound ones.
+            engagements = [rebound.get(e.slot_id, e) for e in days[key].engagements]
+            days[key] = days[key].model_copy(update={"engagements": engagements})
     revised = plan.model_copy(update={"revision": plan.revision + 1, "days": days})
     _tally(report, assignments, coverage, now)
     return revised, report
+
+
+def _busy_today(
+    executed: Sequence[ScheduledEngagement], today: date, coverage: Coverage
+) -> frozenset[str]:
+    """Who was attempted or is in flight today (not again today); projects the in-flight.
+
+    In-flight (claimed) actions count as engaged for the projection, in plan order.
+    """
+    bound = [e for e in executed if e.linkedin_url]
+    if not bound:
+        return frozenset()
+    local = coverage.calendar.ordinals(instants_us([e.scheduled_at for e in bound]))
+    busy: set[str] = set()
+    for e, on_today in zip(bound, (local == today.toordinal()).tolist(), strict=True):
+        if on_today or e.status is Status.CLAIMED:
+            profile = profile_key(e.linkedin_url)
+            if on_today:
+                busy.add(profile)
+            if e.status is Status.CLAIMED and profile in coverage.position:
+                coverage.project(profile, e.scheduled_at)
+    return frozenset(busy)
 
 
 def _day_start(day: date, settings: Settings, not_before: datetime) -> datetime:
@@ -238,47 +233,66 @@ def _day_start(day: date, settings: Settings, not_before: datetime) -> datetime:
 
 def _binding(pick: Pick | None, coverage: Coverage) -> dict[str, Any]:
     """The REBOUND_FIELDS of a slot that ``pick`` fills (empty when there is none)."""
-    profile = coverage.profiles[pick.key] if pick else None
+    if pick is None:
+        return dict(_UNBOUND)
+    profile = coverage.profiles[pick.key]
     return {
-        "linkedin_url": profile.linkedin_url if profile else "",
-        "name": profile.name if profile else "",
-        "priority_score": round(pick.score, 3) if pick else 0.0,
-        "days_since_last_like": round(pick.days_since, 2) if pick else 0.0,
-        "forced": pick.forced if pick else False,
+        "linkedin_url": profile.linkedin_url,
+        "name": profile.name,
+        "priority_score": round(pick.score, 3),
+        "days_since_last_like": round(pick.days_since, 2),
+        "forced": pick.forced,
     }
 
 
-def _engagement(
-    slot_id: str,
-    index: int,
-    instant: datetime,
-    *,
-    pick: Pick | None,
-    coverage: Coverage,
-    settings: Settings,
-) -> ScheduledEngagement:
-    bound = _binding(pick, coverage)
-    # Keys in field order, as validation would store them (repr follows this order).
-    values: dict[str, Any] = {
-        "slot_id": slot_id,
-        "index": index,
-        "linkedin_url": bound["linkedin_url"],
-        "name": bound["name"],
-        "scheduled_time": local_hhmm(instant, settings),
-        "scheduled_at": ensure_aware_utc(instant),
-        "priority_score": bound["priority_score"],
-        "days_since_last_like": bound["days_since_last_like"],
-        "forced": bound["forced"],
-    }
-    fields_set = set(values)
-    values.update(status=Status.PENDING, attempts=0, claimed_at=None, finished_at=None, reason="")
-    return _assemble(values, fields_set)
+_UNBOUND: dict[str, Any] = {
+    "linkedin_url": "",
+    "name": "",
+    "priority_score": 0.0,
+    "days_since_last_like": 0.0,
+    "forced": False,
+}
+
+
+def _engagements(
+    account: str, open_day: OpenDay, picks: Sequence[Pick | None], coverage: Coverage
+) -> list[ScheduledEngagement]:
+    """The new pending slots of ``open_day`` (its instants are aware UTC, from timing)."""
+    # slot_id_for validates the account and fixes the id's form; the index is its last part.
+    stem = slot_id_for(account, open_day.day, 0).removesuffix("000")
+    calendar = coverage.calendar
+    out: list[ScheduledEngagement] = []
+    for index, (instant, pick) in enumerate(zip(open_day.instants, picks, strict=True)):
+        bound = _UNBOUND if pick is None else _binding(pick, coverage)
+        # Keys in field order, as validation would store them (repr follows this order).
+        values: dict[str, Any] = {
+            "slot_id": f"{stem}{index:03d}",
+            "index": index,
+            "linkedin_url": bound["linkedin_url"],
+            "name": bound["name"],
+            "scheduled_time": calendar.hhmm(to_us(instant)),
+            "scheduled_at": instant,
+            "priority_score": bound["priority_score"],
+            "days_since_last_like": bound["days_since_last_like"],
+            "forced": bound["forced"],
+            "status": Status.PENDING,
+            "attempts": 0,
+            "claimed_at": None,
+            "finished_at": None,
+            "reason": "",
+        }
+        out.append(_assemble(values, set(_GIVEN_FIELDS)))
+    return out
+
+
+_GIVEN_FIELDS = frozenset(("slot_id", "index", "scheduled_time", "scheduled_at", *REBOUND_FIELDS))
+"""The fields a new slot is given explicitly (the rest keep their defaults)."""
 
 
 # Planning builds and re-binds thousands of slots per second in the simulation; pydantic's
 # validation (and even model_construct / model_copy, which are slower still) is most of
 # that cost, and every value here is already valid by construction: ids from slot_id_for,
-# HH:MM from local_hhmm, aware UTC instants, plain floats and bools. So slots are assembled
+# HH:MM from the zone's offset, aware UTC instants, plain floats and bools. So slots are assembled
 # the way pydantic's own model_construct does it, minus its generic bookkeeping;
 # tests/test_fast_paths.py checks the result equals a validated model, field for field.
 def _assemble(values: dict[str, Any], fields_set: set[str]) -> ScheduledEngagement:

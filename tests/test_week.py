@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -13,10 +14,11 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from config.settings import Settings
+from planner.assignment import instants_us, to_us
 from planner.ledger import LedgerEntry, record_outcome
 from planner.profiles import Profile
 from planner.week import build_week, remaining_target, revise
-from planner.weekly_plan import Status, WeeklyPlan
+from planner.weekly_plan import Status, WeeklyPlan, slot_id_for
 
 MONDAY_6 = datetime(2026, 2, 9, 6, 0, tzinfo=UTC)
 
@@ -237,10 +239,12 @@ def test_dst_weeks_keep_local_hours(tz: str, monday: date) -> None:
     now = datetime.combine(monday, datetime.min.time(), tzinfo=s.tz).astimezone(UTC)
     plan = week(s, now=now)
     assert len(plan.days) == 7
-    for e in plan.slots():
-        local = e.scheduled_at.astimezone(s.tz)
-        assert s.OPERATING_START <= local.time() < s.OPERATING_END
-        assert e.scheduled_time == f"{local:%H:%M}"
+    for day in plan.days.values():
+        for index, e in enumerate(day.engagements):
+            local = e.scheduled_at.astimezone(s.tz)
+            assert s.OPERATING_START <= local.time() < s.OPERATING_END
+            assert e.scheduled_time == f"{local:%H:%M}"
+            assert (e.index, e.slot_id) == (index, slot_id_for(plan.account, day.date, index))
 
 
 @hyp_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -269,3 +273,19 @@ def test_budget_invariants_hold_across_settings(target: int, hourly: int, seed: 
     assert all(
         times[i] - times[i - hourly] >= timedelta(hours=1) for i in range(hourly, len(times))
     )
+
+
+def test_epoch_microseconds_are_exact_in_any_zone() -> None:
+    """Remembered conversions never answer for another instant: not across zones, not for
+    the repeated hour of a clock change (equal wall times, different instants)."""
+    berlin = ZoneInfo("Europe/Berlin")
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=berlin)  # CEST, before clocks go back
+    second = first.replace(fold=1)  # CET, an hour later
+    instants = [first, second, first.astimezone(UTC), second.astimezone(UTC), None]
+    expected = [
+        (t - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) for t in instants[:4]
+    ]
+    for _ in range(2):  # the second pass answers from what the first remembered
+        assert [to_us(t) for t in instants[:4]] == expected
+        assert instants_us(instants).tolist() == [*expected, np.iinfo(np.int64).min]
+    assert expected[1] - expected[0] == 3_600_000_000
