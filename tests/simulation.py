@@ -38,11 +38,12 @@ from planner.ledger import LedgerState, advance
 from planner.profiles import Profile, profile_key
 from planner.scoring import calculate_priorities, legacy_priorities
 from planner.week import build_week, revise
-from planner.weekly_plan import Status, WeeklyPlan
+from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan
 
 START = date(2026, 1, 5)  # a Monday
 NEVER = -10_000  # day index of "never engaged"
 NO_COOLDOWN = np.iinfo(np.int64).min
+_FRESH = LedgerState()
 
 OUTCOMES = (Status.DONE, Status.NO_POSTS, Status.ALREADY_REACTED, Status.FAILED)
 """What ``World.outcomes`` codes stand for (index -> status)."""
@@ -153,25 +154,26 @@ class Runner:
             for p, d in zip(self.world.profiles, self.world.initial_done, strict=True)
         ]
 
-    def attempt(self, day: int, action: Action) -> Status:
-        i = self.index[action.key]
+    def attempt(self, day: int, key: str, instant: datetime, forced: bool) -> Status:
+        """Engage ``key`` at ``instant`` on ``day``: the world's outcome, into the ledger."""
+        i = self.index[key]
         outcome = OUTCOMES[self.outcome_rows[i][day]]
-        state = self.ledger.get(action.key) or LedgerState()
-        after = advance(state, outcome, action.instant, self.settings)
-        self.ledger[action.key] = after
-        if after.cooldown_until is not None:
+        state = self.ledger.get(key, _FRESH)
+        after = advance(state, outcome, instant, self.settings)
+        self.ledger[key] = after
+        if after.cooldown_until is not state.cooldown_until and after.cooldown_until is not None:
             self.cooldown_us[i] = (after.cooldown_until - _EPOCH) // _US
         trace = self.trace
         if self.record:
-            trace.attempts[(day, action.key)] = outcome
-            trace.actions.append(action)
+            trace.attempts[(day, key)] = outcome
+            trace.actions.append(Action(day, instant, key, forced))
         if outcome is Status.DONE:
             self.cooldown_us[i] = NO_COOLDOWN
             previous = int(trace.last_done[i])
             if day >= self.first_measured and previous > NEVER:
                 trace.gaps.append(day - previous)
             trace.last_done[i] = day
-        if action.forced:
+        if forced:
             trace.forced += 1
         return outcome
 
@@ -223,12 +225,19 @@ def run_late_binding(runner: Runner, rng: np.random.Generator) -> Trace:
         today = plan.days.get(day_date(day).isoformat())
         for slot in today.engagements if today else []:
             if not slot.linkedin_url:
-                slot.status = Status.SKIPPED
+                _mark(slot, Status.SKIPPED)
                 continue
-            action = Action(day, slot.scheduled_at, profile_key(slot.linkedin_url), slot.forced)
-            slot.status = runner.attempt(day, action)
+            key = profile_key(slot.linkedin_url)
+            _mark(slot, runner.attempt(day, key, slot.scheduled_at, slot.forced))
         runner.end_of_day(day)
     return runner.trace
+
+
+def _mark(slot: ScheduledEngagement, status: Status) -> None:
+    """``slot.status = status``, minus the re-validation of the whole assignment (a Status
+    is valid; the simulation marks over a thousand slots a run)."""
+    slot.__dict__["status"] = status
+    slot.__pydantic_fields_set__.add("status")
 
 
 def run_seed_static(runner: Runner, rng: np.random.Generator) -> Trace:
@@ -273,7 +282,7 @@ def run_seed_static(runner: Runner, rng: np.random.Generator) -> Trace:
             day = first + offset
             at = runner.mornings[day]
             for i, was_forced in picks:
-                runner.attempt(day, Action(day, at, keys[i], was_forced))
+                runner.attempt(day, keys[i], at, was_forced)
             runner.end_of_day(day)
     return runner.trace
 
@@ -292,10 +301,10 @@ def run_token_bucket(runner: Runner, rng: np.random.Generator) -> Trace:
         top = np.lexsort((-np.arange(len(keys)), -scores))[:20]
         week.append(0)
         at = runner.mornings[day]
-        for j in rng.permutation(len(top)):
+        for i in top[rng.permutation(len(top))].tolist():
             if daily_tokens < 1 or weekly_tokens < 1:
                 break
-            outcome = runner.attempt(day, Action(day, at, keys[top[j]], False))
+            outcome = runner.attempt(day, keys[i], at, False)
             week[-1] += 1
             if outcome is Status.DONE:  # the old engine consumed tokens on success only
                 daily_tokens -= 1

@@ -14,8 +14,8 @@ import sys
 import time as _time
 from collections import Counter, defaultdict
 from datetime import timedelta
-from functools import partial
-from typing import Any
+from functools import lru_cache, partial
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -36,30 +36,57 @@ def sim_settings(params: SimParams) -> Settings:
     )
 
 
-def coverage_metrics(traces: list[Trace], profiles: int) -> dict[str, Any]:
-    """Coverage metrics over the measured days, unreachable profiles set aside."""
-    shares = {t: [] for t in THRESHOLDS}  # type: dict[str, list[float]]
-    always, pairs, unreachable, worst, gaps = 0, 0, 0, 0, []  # type: int, int, int, int, list[int]
-    per_day: list[int] = []
-    for trace in traces:
-        since = np.array(trace.days_since)  # [day, profile]
-        reach = np.array(
-            [f"https://example.com/in/p{i:05d}" not in trace.unreachable for i in range(profiles)]
-        )
-        unreachable += int((~reach).sum())
-        kept = since[:, reach]
-        for t in THRESHOLDS:
-            shares[t].append(float((kept <= int(t)).mean()) if kept.size else 1.0)
-        always += int((kept <= 14).all(axis=0).sum())
-        pairs += int(reach.sum())
-        worst = max(worst, int(kept.max()) if kept.size else 0)
-        gaps += trace.gaps
-        per_day += [b for week in trace.budgets for b in week]
+class TraceSummary(NamedTuple):
+    """What the coverage metrics need of one trace; small, so a worker process sends it."""
+
+    shares: dict[str, float]  # threshold -> share of kept profile-days within it
+    always: int  # kept profiles whose every measured day is within 14 days
+    pairs: int  # kept (reachable) profiles
+    unreachable: int
+    worst: int
+    gaps: list[int]
+    per_day: list[int]  # daily budgets
+    forced_per_week: float
+
+
+def summarise(trace: Trace, profiles: int) -> TraceSummary:
+    """One trace's share of every coverage metric, unreachable profiles set aside."""
+    since = np.array(trace.days_since)  # [day, profile]
+    keys = profile_keys(profiles)
+    reach = np.array([key not in trace.unreachable for key in keys], dtype=bool)
+    kept = since[:, reach]
+    return TraceSummary(
+        shares={t: float((kept <= int(t)).mean()) if kept.size else 1.0 for t in THRESHOLDS},
+        always=int((kept <= 14).all(axis=0).sum()),
+        pairs=int(reach.sum()),
+        unreachable=int((~reach).sum()),
+        worst=int(kept.max()) if kept.size else 0,
+        gaps=trace.gaps,
+        per_day=[b for week in trace.budgets for b in week],
+        forced_per_week=trace.forced / max(1, len(trace.budgets)),
+    )
+
+
+@lru_cache(maxsize=8)
+def profile_keys(profiles: int) -> tuple[str, ...]:
+    """The simulated profiles' keys, in index order."""
+    return tuple(f"https://example.com/in/p{i:05d}" for i in range(profiles))
+
+
+def coverage_metrics(summaries: list[TraceSummary]) -> dict[str, Any]:
+    """Coverage metrics over the measured days of every run, unreachable profiles set aside."""
+    pairs = sum(s.pairs for s in summaries)
+    gaps = [g for s in summaries for g in s.gaps]
+    per_day = [b for s in summaries for b in s.per_day]
     return {
-        "coverage_within_days": {t: round(float(np.mean(v)), 5) for t, v in shares.items()},
-        "profiles_always_within_14": round(always / pairs, 5) if pairs else 1.0,
-        "unreachable_profiles": unreachable,
-        "worst_gap_days": worst,
+        "coverage_within_days": {
+            t: round(float(np.mean([s.shares[t] for s in summaries])), 5) for t in THRESHOLDS
+        },
+        "profiles_always_within_14": (
+            round(sum(s.always for s in summaries) / pairs, 5) if pairs else 1.0
+        ),
+        "unreachable_profiles": sum(s.unreachable for s in summaries),
+        "worst_gap_days": max([0, *(s.worst for s in summaries)]),
         "p99_gap_days": float(np.percentile(gaps, 99)) if gaps else 0.0,
         "daily_budget": {
             "min": int(min(per_day)),
@@ -67,9 +94,7 @@ def coverage_metrics(traces: list[Trace], profiles: int) -> dict[str, Any]:
             "mean": round(float(np.mean(per_day)), 3),
             "std": round(float(np.std(per_day)), 3),
         },
-        "forced_per_week": round(
-            float(np.mean([t.forced / max(1, len(t.budgets)) for t in traces])), 3
-        ),
+        "forced_per_week": round(float(np.mean([s.forced_per_week for s in summaries])), 3),
     }
 
 
@@ -105,33 +130,30 @@ def violations(trace: Trace, settings: Settings) -> dict[str, int]:
 
 def checked_run(
     params: SimParams, settings: Settings, run: int
-) -> tuple[dict[str, Trace], dict[str, int]]:
-    """One run's traces and the invariant breaches of the checked policy, reduced in the
-    process that ran it: the executed actions stay there (they are what pickling costs)."""
+) -> tuple[dict[str, TraceSummary], dict[str, int]]:
+    """One run reduced, in the process that ran it, to what the metrics need: each policy's
+    summary and the invariant breaches of the checked policy (traces are what pickling and
+    the parent's serial work would cost)."""
     traces = run_one(params, settings, run)
-    checked = traces[CHECKED]
-    found = violations(checked, settings)
-    checked.actions, checked.attempts = [], {}
-    return traces, found
+    found = violations(traces[CHECKED], settings)
+    return {name: summarise(t, params.profiles) for name, t in traces.items()}, found
 
 
 def simulate(params: SimParams, workers: int = 1) -> dict[str, Any]:
     """Every metric of DESIGN.md "Metrics"; ``workers`` processes share the runs."""
     settings = sim_settings(params)
     started = _time.perf_counter()
-    by_policy: defaultdict[str, list[Trace]] = defaultdict(list)
+    by_policy: defaultdict[str, list[TraceSummary]] = defaultdict(list)
     found = dict.fromkeys(VIOLATION_KEYS, 0)
     task = partial(checked_run, params, settings)
-    for traces, breaches in map_runs(task, params.runs, workers):
-        for name, trace in traces.items():
-            by_policy[name].append(trace)
+    for summaries, breaches in map_runs(task, params.runs, workers):
+        for name, summary in summaries.items():
+            by_policy[name].append(summary)
         for key, count in breaches.items():
             found[key] += count
-    result = coverage_metrics(by_policy.pop(CHECKED), params.profiles)
+    result = coverage_metrics(by_policy.pop(CHECKED))
     result["violations"] = found
-    result["baselines"] = {
-        name: coverage_metrics(traces, params.profiles) for name, traces in by_policy.items()
-    }
+    result["baselines"] = {name: coverage_metrics(s) for name, s in by_policy.items()}
     result["params"] = {k: getattr(params, k) for k in SimParams.__dataclass_fields__}
     result["seconds"] = round(_time.perf_counter() - started, 3)
     return result
