@@ -630,6 +630,24 @@ def test_wrong_redis_type_is_corrupt(redis_client: redis.Redis) -> None:
     assert redis_snapshot(redis_client) == before
 
 
+def test_run_scripts_refuse_keys_of_another_type_before_writing(redis_client: redis.Redis) -> None:
+    """begin_run / end_run meeting a key of another type raise CorruptState, writing nothing."""
+    store = RedisPlanStore(redis_client)
+    store.save_week(make_plan())
+    redis_client.set(keys.ledger(ACCOUNT), "hello")
+    before = redis_snapshot(redis_client)
+    with pytest.raises(CorruptState, match="another Redis type"):
+        begin(store, SLOT0)
+    assert redis_snapshot(redis_client) == before
+    redis_client.delete(keys.ledger(ACCOUNT))
+    assert begin(store, SLOT0).code is Begun.CLAIMED
+    redis_client.set(keys.outbox(ACCOUNT), "hello")
+    before = redis_snapshot(redis_client)
+    with pytest.raises(CorruptState):
+        store.end_run(ACCOUNT, SLOT0, outcome(Status.DONE, outbox_item="x"))
+    assert redis_snapshot(redis_client) == before
+
+
 def test_unreachable_redis_is_store_unavailable() -> None:
     """A connection failure surfaces as StoreUnavailable naming the key, not a redis error."""
     from planner.redis_server import free_port

@@ -27,20 +27,18 @@
 --   -2  pending, but scheduled_at or linkedin_url changed since the caller read them
 --   -3  the breaker paused the account today: nothing changed
 --   -4  the ledger says the profile was engaged on d - 1 or d (detail: last_done_at)
--- Errors   "CORRUPT ..." (attempts not an integer, unreadable ledger entry, a key of another
---          type): every read and check happens before the first write, because a script
---          error does not roll back earlier writes.
-local function kind_ok(key, want)
-  local kind = redis.call('TYPE', key)['ok']
-  return kind == want or kind == 'none', kind
-end
-
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {-1, '', ''}
-end
+-- Errors   "CORRUPT ..." (attempts not an integer, an unreadable ledger entry) or WRONGTYPE
+--          (a key of another type): every read and check happens before the first write,
+--          because a script error does not roll back earlier writes.
 local f = redis.call('HMGET', KEYS[1], 'status', 'attempts', 'scheduled_at', 'linkedin_url')
+if not f[1] then
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    return {-1, '', ''}
+  end
+  return {0, '', ''}
+end
 if f[1] ~= 'pending' then
-  return {0, f[1] or '', ''}
+  return {0, f[1], ''}
 end
 if f[3] ~= ARGV[2] or f[4] ~= ARGV[3] then
   return {-2, '', ''}
@@ -49,12 +47,7 @@ local attempts = tonumber(f[2])
 if attempts == nil or attempts ~= math.floor(attempts) then
   return redis.error_reply('CORRUPT field attempts is not an integer')
 end
-for i = 2, 4 do
-  local ok, kind = kind_ok(KEYS[i], 'hash')
-  if not ok then
-    return redis.error_reply('CORRUPT ' .. KEYS[i] .. ' holds a ' .. kind)
-  end
-end
+-- Reads of a key of another type fail here (WRONGTYPE), before the first write.
 if redis.call('HGET', KEYS[4], 'paused_day') == ARGV[5] then
   return {-3, ARGV[5], ''}
 end

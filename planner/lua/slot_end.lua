@@ -21,23 +21,20 @@
 --          {-1, '', 0}               worker, or the week was replaced): only the ledger entry
 --                                    is written and the in-flight entry (if it names this
 --                                    slot) removed; slot, breaker and outbox are left alone
--- Errors   "CORRUPT ..." when a key holds another type or failures is not an integer; every
---          check happens before the first write (a script error does not roll back writes).
-local wanted = {[2] = 'hash', [3] = 'hash', [4] = 'hash', [5] = 'list'}
-for i, want in pairs(wanted) do
-  local kind = redis.call('TYPE', KEYS[i])['ok']
-  if kind ~= want and kind ~= 'none' then
-    return redis.error_reply('CORRUPT ' .. KEYS[i] .. ' holds a ' .. kind)
-  end
-end
+-- Errors   "CORRUPT ..." when failures is not an integer, WRONGTYPE when a key holds another
+--          type; every check happens before the first write (a script error does not roll
+--          back earlier writes).
+-- Every read first: a key of another type fails a read (WRONGTYPE) before any write.
+local status = redis.call('HGET', KEYS[1], 'status')
+local holder = redis.call('HGET', KEYS[3], ARGV[4])
 local failures = redis.call('HGET', KEYS[4], 'failures')
 if failures and tonumber(failures) == nil then
   return redis.error_reply('CORRUPT ' .. KEYS[4] .. ' failures is not an integer')
 end
-
-local status = redis.call('HGET', KEYS[1], 'status')
-redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
-local holder = redis.call('HGET', KEYS[3], ARGV[4])
+if ARGV[9] ~= '' then
+  redis.call('LLEN', KEYS[5])
+end
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])  -- the first write: it fails or writes alone
 if holder and string.sub(holder, 1, #ARGV[6] + 1) == ARGV[6] .. ' ' then
   redis.call('HDEL', KEYS[3], ARGV[4])
 end
