@@ -8,10 +8,12 @@ so running ``generate-week`` again never duplicates a job.
 Neither backend holds anything back after an outage: every overdue job fires at once. That
 is fine because the job itself claims its slot first and checks lateness (DESIGN.md).
 
-Reading (``scheduled_at``, ``scheduled_many``) is plain Redis on RQ's documented key
-names, so ``status`` never imports rq; rq (and rq-scheduler) load when a job is written.
-``schedule_many`` writes a whole week's jobs in one round trip: one atomic script call per
-job (check, then write the job hash and its schedule entry), pipelined.
+Reading (``scheduled_at``, ``scheduled_many``) is plain Redis on RQ's key names, so
+``status`` never imports rq; rq loads when a job is written. ``schedule_many`` writes a
+whole week's jobs in one round trip, each job checked and written atomically: for
+rq-scheduler one script call for the batch (the fields the jobs share sent once), for RQ's
+scheduler RQ's own unique-schedule script once per job, pipelined. Both store exactly what
+the libraries' own calls store (tests/test_enqueue.py compares them).
 """
 
 from __future__ import annotations
@@ -109,28 +111,56 @@ class DelayedQueue(Protocol):
 
 
 # rq-scheduler: a job is scheduled iff its id is in the sorted set. Checking and writing in
-# one script makes scheduling a job id twice a no-op even when two planners race.
-# KEYS[1] the scheduled set, KEYS[2] the job hash; ARGV[1] job id, ARGV[2] UNIX time,
-# ARGV[3..] the job hash's fields and values (rq.Job.to_dict(), as Job.save writes them).
+# one script makes scheduling a job id twice a no-op even when two planners race; a whole
+# batch is one call (atomic), its jobs' shared hash fields sent once.
+# KEYS[1] the scheduled set, KEYS[1 + j] job j's hash. ARGV: c, then c field/value pairs
+# every job's hash has; v, then v field names; then per job j: its id, its UNIX time and
+# its v values. The fields are rq's Job.to_dict(), what Job.save writes.
 _RQ_SCHEDULER_SCRIPT = """
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-    return 0
+local c = tonumber(ARGV[1])
+local names = 2 + 2 * c
+local v = tonumber(ARGV[names])
+local p = names + v + 1
+local added = 0
+for j = 2, #KEYS do
+    local id = ARGV[p]
+    if not redis.call('ZSCORE', KEYS[1], id) then
+        local fields = {}
+        for i = 2, 1 + 2 * c do
+            fields[#fields + 1] = ARGV[i]
+        end
+        for i = 1, v do
+            fields[#fields + 1] = ARGV[names + i]
+            fields[#fields + 1] = ARGV[p + 1 + i]
+        end
+        if #fields > 0 then
+            redis.call('HSET', KEYS[j], unpack(fields))
+        end
+        redis.call('ZADD', KEYS[1], ARGV[p + 1], id)
+        added = added + 1
+    end
+    p = p + 2 + v
 end
-if #ARGV > 2 then
-    redis.call('HSET', KEYS[2], unpack(ARGV, 3))
-end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-return 1
+return added
 """
 
 
+def _shared_layout(hashes: list[dict[str, Any]]) -> tuple[list[Any], list[str]]:
+    """The field/value pairs every hash shares, and the names of the fields that vary."""
+    first = hashes[0]
+    shared = [name for name, value in first.items() if all(h[name] == value for h in hashes[1:])]
+    varying = [name for name in first if name not in set(shared)]
+    return [x for name in shared for x in (name, first[name])], varying
+
+
+def _job_hash(job: Job) -> dict[str, Any]:
+    """``job.to_dict()`` without None values: exactly the fields ``Job.save`` writes."""
+    return {name: value for name, value in job.to_dict().items() if value is not None}
+
+
 def _hset_args(job: Job) -> list[Any]:
-    """``job.to_dict()`` flattened for HSET (what ``Job.save`` writes, None left out)."""
-    out: list[Any] = []
-    for name, value in job.to_dict().items():
-        if value is not None:
-            out += (name, value)
-    return out
+    """``_job_hash`` flattened for HSET."""
+    return [x for item in _job_hash(job).items() for x in item]
 
 
 def _unix(at: datetime) -> int:
@@ -192,14 +222,20 @@ class RqSchedulerQueue(_Reads):
     def schedule_many(self, jobs: Sequence[DelayedJob]) -> int:
         if not jobs:
             return 0
-        pipe = self._connection.pipeline(transaction=False)
+        # One script call per set of hash fields (all jobs made here share one set).
+        groups: dict[tuple[str, ...], list[tuple[DelayedJob, dict[str, Any]]]] = {}
         for job in jobs:
-            # rq-scheduler reads its scores as UTC UNIX seconds (its to_unix).
-            self._script(
-                keys=[self._scheduled_key, rq_job_key(job.job_id)],
-                args=[job.job_id, _unix(job.at), *_hset_args(self._job(job))],
-                client=pipe,
-            )
+            fields = _job_hash(self._job(job))
+            groups.setdefault(tuple(fields), []).append((job, fields))
+        pipe = self._connection.pipeline(transaction=False)
+        for group in groups.values():
+            shared, varying = _shared_layout([fields for _, fields in group])
+            args: list[Any] = [len(shared) // 2, *shared, len(varying), *varying]
+            for job, fields in group:
+                # rq-scheduler reads its scores as UTC UNIX seconds (its to_unix).
+                args += [job.job_id, _unix(job.at), *(fields[name] for name in varying)]
+            keys = [self._scheduled_key, *(rq_job_key(job.job_id) for job, _ in group)]
+            self._script(keys=keys, args=args, client=pipe)
         return sum(int(added) for added in pipe.execute())
 
     def cancel(self, job_ids: Iterable[str]) -> int:

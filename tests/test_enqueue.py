@@ -62,22 +62,25 @@ def _fields(client: redis.Redis, job_id: str) -> dict[bytes, bytes]:
 
 
 def test_rq_scheduler_batch_stores_what_enqueue_at_stores(redis_client: redis.Redis) -> None:
-    (mine,) = jobs(1)
-    assert RqSchedulerQueue(redis_client, QUEUE).schedule_many([mine]) == 1
-    ours = _fields(redis_client, mine.job_id)
-    our_score = redis_client.zscore(RQ_SCHEDULER_KEY, mine.job_id)
+    """Each job of a batch (shared fields sent once) is stored as enqueue_at stores it."""
+    batch = jobs(3)
+    assert RqSchedulerQueue(redis_client, QUEUE).schedule_many(batch) == 3
+    ours = {j.job_id: _fields(redis_client, j.job_id) for j in batch}
+    our_scores = redis_client.zrange(RQ_SCHEDULER_KEY, 0, -1, withscores=True)
     redis_client.flushall()
-    Scheduler(queue_name=QUEUE, connection=redis_client).enqueue_at(
-        mine.at.replace(tzinfo=None, microsecond=0),
-        mine.func,
-        *mine.args,
-        job_id=mine.job_id,
-        timeout=JOB_TIMEOUT_S,
-        job_result_ttl=RESULT_TTL_S,
-    )
-    assert ours == _fields(redis_client, mine.job_id)
-    assert our_score == redis_client.zscore(RQ_SCHEDULER_KEY, mine.job_id)
-    assert our_score == int(mine.at.timestamp())  # whole UNIX seconds, read as UTC
+    scheduler = Scheduler(queue_name=QUEUE, connection=redis_client)
+    for j in batch:
+        scheduler.enqueue_at(
+            j.at.replace(tzinfo=None, microsecond=0),
+            j.func,
+            *j.args,
+            job_id=j.job_id,
+            timeout=JOB_TIMEOUT_S,
+            job_result_ttl=RESULT_TTL_S,
+        )
+    assert ours == {j.job_id: _fields(redis_client, j.job_id) for j in batch}
+    assert our_scores == redis_client.zrange(RQ_SCHEDULER_KEY, 0, -1, withscores=True)
+    assert [s for _, s in our_scores] == [int(j.at.timestamp()) for j in batch]  # UTC seconds
 
 
 def test_rq_builtin_batch_stores_what_schedule_job_stores(redis_client: redis.Redis) -> None:
