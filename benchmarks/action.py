@@ -34,7 +34,8 @@ from worker.execute import execute_slot
 from worker.handlers import Handler, build_handler
 
 TARGET_RATIO = 1.2
-ROUNDS = 3  # alternating rounds per side; each side keeps its fastest (noise only adds time)
+CHUNK = 200  # jobs per drain
+MIN_ROUNDS = 5  # alternating drains per side at least; each side keeps its fastest
 ACCOUNT = "benchact"
 PROFILES = 100
 BIG = 10**9
@@ -131,15 +132,18 @@ def measure(url: str, n: int) -> list[Entry]:
     run = f"{__name__}.run_bench_slot"
     _drain(client, queue, [(f"{__name__}.noop", ())] * 10)  # imports, scripts, connections
     _drain(client, queue, [(run, args) for args in slots("benchwarm", 10)])
+    chunk = min(n, CHUNK)
+    rounds = max(MIN_ROUNDS, -(-n // chunk))
     bares: list[float] = []
     fulls: list[float] = []
-    for round_ in range(ROUNDS):
-        measured = [(run, args) for args in slots(f"{ACCOUNT}{round_}x", n)]
-        noops = [(f"{__name__}.noop", ())] * n
+    for round_ in range(rounds):
+        measured = [(run, args) for args in slots(f"{ACCOUNT}{round_}x", chunk)]
+        noops = [(f"{__name__}.noop", ())] * chunk
         # Alternate which side goes first, so a burst of load on the shared machine
         # does not always fall on the same side; each side keeps its best round.
         first, second = (noops, measured) if round_ % 2 == 0 else (measured, noops)
-        a, b = _drain(client, queue, first) / n, _drain(client, queue, second) / n
+        a = _drain(client, queue, first) / chunk
+        b = _drain(client, queue, second) / chunk
         bare, full = (a, b) if round_ % 2 == 0 else (b, a)
         bares.append(bare)
         fulls.append(full)
@@ -161,8 +165,8 @@ def measure(url: str, n: int) -> list[Entry]:
             baseline=bare * 1000,
             baseline_what="no-op RQ job, same SimpleWorker and server",
             note=(
-                f"best of {ROUNDS} alternating rounds of {n} jobs each side; "
-                f"{done} of {ROUNDS * n} slots ran the whole path to done"
+                f"best of {rounds} alternating rounds of {chunk} jobs each side; "
+                f"{done} of {rounds * chunk} slots ran the whole path to done"
             ),
         )
     ]
