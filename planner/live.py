@@ -33,11 +33,12 @@ from planner.enqueue import (
     rq_execution_key,
     rq_job_executions_key,
     rq_job_key,
+    rq_queue_key,
     rq_worker_executions_key,
     rq_worker_key,
 )
 from planner.profiles import Profile
-from planner.server_clock import ServerClock
+from planner.server_clock import ServerClock, TimeMap
 from planner.store import PlanStore, RedisPlanStore
 from planner.store.redis_common import text
 from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan
@@ -45,6 +46,12 @@ from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan
 # A claimed slot whose job is no longer alive, or that has been claimed longer than any job
 # may run, was interrupted mid-action.
 STALE_CLAIM_GRACE = timedelta(seconds=JOB_TIMEOUT_S + 60)
+# A job a worker took off the queue goes from RQ's intermediate list to "started" within
+# milliseconds; one still sitting there this long after its slot fell due was taken by a
+# worker that died. Virtual time for the plan's sake, real time so that a compressed demo
+# clock cannot shrink the margin to milliseconds.
+STRANDED_GRACE = timedelta(minutes=1)
+STRANDED_GRACE_REAL = timedelta(seconds=2)
 LIVE_JOB_STATES = {"queued", "deferred"}  # "scheduled": the backend; "started": the worker
 
 
@@ -140,17 +147,77 @@ def ensure_jobs(live: Live, plan: WeeklyPlan) -> int:
     slots = [slot for slot in plan.slots() if slot.is_open]
     job_ids = current_job_ids(live, [s.slot_id for s in slots])
     alive = jobs_alive(live, job_ids)
+    mapping = live.clock.time_map()  # one read for the week, not one per slot
+    for i in _stranded(live, slots, job_ids, alive, mapping):
+        alive[i] = False
+        job_ids[i] = next_stranded_id(job_ids[i])
     dead = [(s, j) for s, j, a in zip(slots, job_ids, alive, strict=True) if not a]
     if not dead:
         return 0
     live.client.hset(keys.slot_jobs(live.account), mapping={s.slot_id: j for s, j in dead})
-    mapping = live.clock.time_map()  # one read for the week, not one per slot
     jobs = []
     for slot, job_id in dead:
         at = ensure_aware_utc(slot.scheduled_at, what="instant")
         real = at if mapping is None else mapping.real(at)
         jobs.append(DelayedJob(job_id, real, RUN_SLOT, (live.account, slot.slot_id)))
     return live.queue.schedule_many(jobs)
+
+
+def _stranded(
+    live: Live,
+    slots: Sequence[ScheduledEngagement],
+    job_ids: list[str],
+    alive: list[bool],
+    mapping: TimeMap | None,
+) -> list[int]:
+    """Indexes of jobs a dead worker took into RQ's intermediate list; they are let go.
+
+    Such a job still reads "queued", so it looks alive, and RQ's own maintenance fails it
+    only 10-20 minutes later. Stranded: queued, in the intermediate list but not on the
+    queue, and its slot fell due over ``STRANDED_GRACE`` ago. The job is taken out of the
+    intermediate list and its hash deleted (what RQ's clean-up would do, sooner); the slot
+    gets a job under a new id, since RQ's built-in scheduler refuses an id it still knows.
+    Should a live worker hold it after all, the slot's claim lets one run at most (I3).
+    """
+    real_now = live.clock.real_now()
+    now = real_now if mapping is None else mapping.virtual(real_now)
+    candidates = []
+    for i, (slot, ok) in enumerate(zip(slots, alive, strict=True)):
+        due = ensure_aware_utc(slot.scheduled_at, what="instant")
+        real_due = due if mapping is None else mapping.real(due)
+        if ok and now - due > STRANDED_GRACE and real_now - real_due > STRANDED_GRACE_REAL:
+            candidates.append(i)
+    if not candidates:
+        return []
+    queue_key = rq_queue_key(live.settings.QUEUE_NAME)
+    intermediate = f"{queue_key}:intermediate"
+    pipe = live.client.pipeline(transaction=False)
+    for i in candidates:
+        pipe.hget(rq_job_key(job_ids[i]), "status")
+        pipe.lpos(intermediate, job_ids[i])
+        pipe.lpos(queue_key, job_ids[i])
+    replies = pipe.execute()
+    stranded = [
+        i
+        for n, i in enumerate(candidates)
+        if replies[3 * n] == b"queued" and replies[3 * n + 1] is not None
+        if replies[3 * n + 2] is None
+    ]
+    if stranded:
+        pipe = live.client.pipeline(transaction=False)
+        for i in stranded:
+            pipe.lrem(intermediate, 0, job_ids[i])
+            pipe.delete(rq_job_key(job_ids[i]))
+        pipe.execute()
+    return stranded
+
+
+def next_stranded_id(job_id: str) -> str:
+    """``<id>-s1`` for a job first let go, then ``-s2`` ... (re-timed runs use ``-r<n>``)."""
+    stem, sep, n = job_id.rpartition("-s")
+    if sep and n.isdigit():
+        return f"{stem}-s{int(n) + 1}"
+    return f"{job_id}-s1"
 
 
 def cancel_jobs(live: Live, plan: WeeklyPlan) -> int:

@@ -8,6 +8,7 @@ versions. A real worker whose host clock is 10 minutes slow is in tests/test_pro
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 import redis
@@ -16,6 +17,7 @@ from rq.executions import Execution, ExecutionRegistry
 from rq.registry import StartedJobRegistry
 
 from config.settings import Settings
+from planner import keys
 from planner.enqueue import (
     rq_execution_key,
     rq_job_executions_key,
@@ -23,7 +25,14 @@ from planner.enqueue import (
     rq_worker_executions_key,
     rq_worker_key,
 )
-from planner.live import Live, job_alive, jobs_alive
+from planner.live import Live, ensure_jobs, job_alive, jobs_alive, next_stranded_id
+from planner.weekly_plan import (
+    DailySlot,
+    ScheduledEngagement,
+    WeeklyPlan,
+    slot_id_for,
+    week_monday,
+)
 
 ACCOUNT = "acct"
 JOB = "acct-20260209-000"
@@ -148,3 +157,83 @@ def test_many_jobs_mixed_in_one_call(live: Live) -> None:
     execution(c, "run2", "w2")
     c.hset(rq_job_key("q"), "status", "queued")
     assert jobs_alive(live, ["run1", "run2", "q", "none"]) == [True, False, True, False]
+
+
+# ---- jobs a dead worker took off the queue (RQ's intermediate list) ----------------------
+
+QUEUE_KEY = "rq:queue:engagements"
+INTERMEDIATE = f"{QUEUE_KEY}:intermediate"
+
+
+def overdue_week(live: Live, late: timedelta) -> WeeklyPlan:
+    """A stored week whose one pending slot fell due ``late`` ago (by Redis TIME)."""
+    at = live.clock() - late
+    day = at.astimezone(live.settings.tz).date()
+    slot = ScheduledEngagement(
+        slot_id=slot_id_for(live.account, day, 0),
+        index=0,
+        linkedin_url="https://www.linkedin.com/in/solo",
+        name="Solo",
+        scheduled_time=f"{at.astimezone(live.settings.tz):%H:%M}",
+        scheduled_at=at,
+        priority_score=1.0,
+        days_since_last_like=10.0,
+        forced=False,
+    )
+    monday = week_monday(day)
+    plan = WeeklyPlan(
+        account=live.account,
+        timezone=live.settings.TIMEZONE,
+        week_start=monday,
+        week_number=monday.isocalendar()[1],
+        created_at=at,
+        days={day.isoformat(): DailySlot(date=day, budget=1, engagements=[slot])},
+    )
+    live.store.save_week(plan, replace=True)
+    return plan
+
+
+def taken_by_a_worker(live: Live, job_id: str, *, into: str = INTERMEDIATE) -> None:
+    """The job was enqueued (status queued) and a worker's BLMOVE took it into ``into``."""
+    live.client.hset(rq_job_key(job_id), "status", "queued")
+    live.client.rpush(into, job_id)
+
+
+@pytest.mark.parametrize("backend", ["rq-scheduler", "rq"])
+def test_a_job_stranded_in_the_intermediate_list_is_let_go_and_replaced(
+    redis_client: redis.Redis, backend: str
+) -> None:
+    settings = Settings(_env_file=None, SCHEDULER_BACKEND=backend)  # type: ignore[call-arg]
+    live = Live.connect(redis_client, settings, ACCOUNT)
+    plan = overdue_week(live, timedelta(minutes=5))
+    (slot,) = plan.slots()
+    taken_by_a_worker(live, slot.slot_id)
+    assert job_alive(live, slot.slot_id) is True  # "queued": liveness alone is fooled
+
+    assert ensure_jobs(live, plan) == 1
+    new_id = redis_client.hget(keys.slot_jobs(ACCOUNT), slot.slot_id)
+    assert new_id == f"{slot.slot_id}-s1".encode()
+    assert live.queue.scheduled_at(new_id.decode()) is not None
+    assert redis_client.lrange(INTERMEDIATE, 0, -1) == []
+    assert not redis_client.exists(rq_job_key(slot.slot_id))
+    assert ensure_jobs(live, plan) == 0  # the new job is alive: nothing more
+
+
+def test_a_job_just_taken_or_still_queued_is_left_alone(live: Live) -> None:
+    recent = overdue_week(live, timedelta(seconds=20))
+    (slot,) = recent.slots()
+    taken_by_a_worker(live, slot.slot_id)
+    assert ensure_jobs(live, recent) == 0  # within the grace: a live worker may hold it
+    live.client.delete(INTERMEDIATE)
+
+    late = overdue_week(live, timedelta(minutes=5))
+    (slot,) = late.slots()
+    taken_by_a_worker(live, slot.slot_id, into=QUEUE_KEY)  # waiting on the queue: alive
+    assert ensure_jobs(live, late) == 0
+    assert live.client.lrange(QUEUE_KEY, 0, -1) == [slot.slot_id.encode()]
+
+
+def test_stranded_ids_count_up() -> None:
+    assert next_stranded_id("a-20260209-000") == "a-20260209-000-s1"
+    assert next_stranded_id("a-20260209-000-s1") == "a-20260209-000-s2"
+    assert next_stranded_id("my-shop-20260209-000-r2") == "my-shop-20260209-000-r2-s1"
