@@ -3,20 +3,30 @@
 One Lua script (``lua/guard_reserve.lua``) checks every window and the gap together and
 either refuses, changing nothing, or records the action everywhere at once, under a
 reservation keyed by the slot id (reserving twice for one slot counts once). Workers on any
-number of hosts share one Redis, so the caps hold whatever the number of workers.
+number of hosts share one Redis, so the caps hold whatever the number of workers. Releasing
+is one script too (``lua/guard_release.lua``): it reads which day and week counters the
+reservation counted in and undoes exactly that, atomically.
 
 Time: ``reserve(slot_id, now)`` uses the caller's ``now``; without one, the guard asks the
 Redis server (``TIME``), so every worker host reads one clock. ``now`` goes into the script as
 an argument (epoch microseconds) rather than being read inside it because the day and week
-keys and their expiries depend on it and are computed here, with zoneinfo, in the account's
-time zone: a local day is 23 or 25 hours long on DST days, a week likewise. Two workers may
-fetch TIME a moment apart and arrive in the other order; the script's sliding-window check
-is exact whatever the order of arrival.
+keys depend on it and are computed here, with zoneinfo, in the account's time zone: a local
+day is 23 or 25 hours long on DST days, a week likewise. Two workers may fetch TIME a moment
+apart and arrive in the other order; the script's sliding-window check is exact whatever the
+order of arrival.
+
+Cost per call: one round trip (``EVALSHA``) for ``reserve`` with an explicit ``now`` and for
+``release``. The calendar work (zoneinfo) is done once per account and local day and cached
+(:class:`_Day`: the day's bounds in epoch microseconds and its counter keys), so a reserve
+does integer comparisons to find its day; the script derives the waits and counter TTLs from
+the day's bounds. The caps, gap and horizon go to the script as one pre-built argument.
 """
 
 from __future__ import annotations
 
 import math
+import struct
+import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -27,8 +37,8 @@ import redis
 from config.settings import Settings
 from planner import keys, lua
 from planner.clock import ensure_aware_utc
-from planner.store.base import CorruptState
-from planner.store.redis_common import translate
+from planner.store.base import CorruptState, StoreError, StoreUnavailable
+from planner.store.redis_common import response_error, translate
 from planner.weekly_plan import iso_week_label, week_monday
 
 WINDOW_S = 3600
@@ -44,6 +54,7 @@ reservation made just before local midnight still finds the counter it increment
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+_US_PER_S = 1_000_000
 
 
 def to_us(instant: datetime) -> int:
@@ -53,6 +64,31 @@ def to_us(instant: datetime) -> int:
 
 def from_us(epoch_us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=epoch_us)
+
+
+def _local_date(epoch_us: int, tz: ZoneInfo) -> date:
+    return from_us(epoch_us).astimezone(tz).date()
+
+
+def day_start_us(day: date, tz: ZoneInfo) -> int:
+    """The first instant (epoch us) whose local date in ``tz`` is ``day`` or later.
+
+    Usually local midnight. When the zone's clocks jump over midnight (the wall time 00:00
+    never happens, or a whole date is skipped, as Samoa did on 2011-12-30) it is the instant
+    of the jump, found by bisection: local dates only ever move forward.
+    """
+    midnight = datetime.combine(day, time(0), tzinfo=tz)
+    guess = to_us(midnight)
+    if _local_date(guess, tz) >= day and _local_date(guess - 1, tz) < day:
+        return guess
+    lo, hi = guess - 2 * 86_400 * _US_PER_S, guess + 2 * 86_400 * _US_PER_S
+    while hi - lo > 1:  # invariant: date(lo) < day <= date(hi)
+        mid = (lo + hi) // 2
+        if _local_date(mid, tz) >= day:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 @dataclass(frozen=True)
@@ -69,18 +105,74 @@ def windows(now: datetime, tz: ZoneInfo) -> Windows:
     """Local date and ISO week of ``now`` in ``tz``; the next local midnight and Monday.
 
     Ends are computed on the local calendar and converted to UTC, so they are right on DST
-    days. (Should a zone skip midnight itself, the end is the first instant of the day.)
+    days: the end of a day is the first instant of the next local date (:func:`day_start_us`).
     """
     local_day = ensure_aware_utc(now).astimezone(tz).date()
     monday = week_monday(local_day)
-    day_end = datetime.combine(local_day + timedelta(days=1), time(0), tzinfo=tz)
-    week_end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=tz)
     return Windows(
         local_day=local_day,
         iso_week=iso_week_label(monday),
-        day_end=day_end.astimezone(UTC),
-        week_end=week_end.astimezone(UTC),
+        day_end=from_us(day_start_us(local_day + timedelta(days=1), tz)),
+        week_end=from_us(day_start_us(monday + timedelta(days=7), tz)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Day:
+    """One local day of one account: its bounds (epoch us) and the counter keys of its day
+    and ISO week. An instant ``t`` is on this day exactly when ``start_us <= t < end_us``."""
+
+    start_us: int
+    end_us: int
+    week_end_us: int
+    local_day: date
+    iso_week: str
+    day_key: str
+    week_key: str
+    ends: bytes
+    """``end_us`` and ``week_end_us`` packed for the reserve script (two doubles)."""
+
+
+def _make_day(account: str, tz: ZoneInfo, now_us: int) -> _Day:
+    win = windows(from_us(now_us), tz)
+    end_us, week_end_us = to_us(win.day_end), to_us(win.week_end)
+    return _Day(
+        start_us=day_start_us(win.local_day, tz),
+        end_us=end_us,
+        week_end_us=week_end_us,
+        local_day=win.local_day,
+        iso_week=win.iso_week,
+        day_key=keys.guard_day(account, win.local_day),
+        week_key=keys.guard_week(account, win.iso_week),
+        ends=struct.pack("<2d", end_us, week_end_us),
+    )
+
+
+class _Days:
+    """The few local days one account's guards met last (newest first), shared by every
+    Guard of that account and zone in this process: workers build a Guard per job."""
+
+    __slots__ = ("recent",)
+    KEEP = 8  # instants from several days may interleave (late workers, tests, imports)
+
+    def __init__(self) -> None:
+        self.recent: tuple[_Day, ...] = ()  # replaced whole, never mutated: thread-safe reads
+
+
+_DAYS: dict[tuple[str, ZoneInfo], _Days] = {}
+_DAYS_LOCK = threading.Lock()
+_DAYS_MAX = 4096
+"""Accounts whose days are cached; past this the cache starts over (it is only a cache)."""
+
+
+def _days_of(account: str, tz: ZoneInfo) -> _Days:
+    with _DAYS_LOCK:
+        found = _DAYS.get((account, tz))
+        if found is None:
+            if len(_DAYS) >= _DAYS_MAX:
+                _DAYS.clear()
+            found = _DAYS[(account, tz)] = _Days()
+        return found
 
 
 @dataclass(frozen=True)
@@ -131,6 +223,25 @@ class Guard:
         self.limits = GuardLimits.from_settings(settings)
         self._hour_key = keys.guard_hour(account)
         self._last_key = keys.guard_last(account)
+        self._trimmed_key = keys.guard_trimmed(account)
+        self._days = _days_of(account, self.tz)
+        self._reserve_script = lua.script(client, "guard_reserve")
+        self._release_script = lua.script(client, "guard_release")
+        gap_us = round(self.limits.min_gap_s * _US_PER_S)
+        horizon_us = max(HORIZON_S * _US_PER_S, 2 * gap_us)
+        constants = (
+            self.limits.hourly,
+            self.limits.daily,
+            self.limits.weekly,
+            gap_us,
+            WINDOW_S * _US_PER_S,
+            horizon_us,
+            math.ceil(horizon_us / _US_PER_S) + 86_400,  # hour zset, last and mark TTL, s
+            COUNTER_GRACE_S,
+        )
+        if not all(0 <= c < 2**53 for c in constants):
+            raise ValueError(f"guard limits out of range: {self.limits}")
+        self._constants = struct.pack("<8d", *constants)  # exact: integers < 2^53
 
     def server_now(self) -> datetime:
         """The Redis server's clock: one clock for every worker host."""
@@ -138,73 +249,66 @@ class Guard:
             seconds, micros = self._client.time()
         return from_us(seconds * 1_000_000 + micros)
 
+    def _day(self, now_us: int) -> _Day:
+        """The cached local day of ``now_us`` (zoneinfo only on the first call of a day)."""
+        for day in self._days.recent:
+            if day.start_us <= now_us < day.end_us:
+                return day
+        day = _make_day(self.account, self.tz, now_us)
+        self._days.recent = (day, *self._days.recent[: _Days.KEEP - 1])
+        return day
+
     def reserve(self, slot_id: str, now: datetime | None = None) -> Decision:
         """Count one action of ``slot_id`` at ``now`` in every window, or refuse."""
         at = ensure_aware_utc(now) if now is not None else self.server_now()
-        now_us = to_us(at)
-        win = windows(at, self.tz)
-        to_midnight_us = to_us(win.day_end) - now_us
-        to_monday_us = to_us(win.week_end) - now_us
-        window_us = WINDOW_S * 1_000_000
-        gap_us = round(self.limits.min_gap_s * 1_000_000)
-        horizon_us = max(HORIZON_S * 1_000_000, 2 * gap_us)
-        keys_ = [
-            self._hour_key,
-            keys.guard_day(self.account, win.local_day),
-            keys.guard_week(self.account, win.iso_week),
-            self._last_key,
-            keys.guard_reservation(self.account, slot_id),
-            keys.guard_trimmed(self.account),
-        ]
-        args: list[int | str] = [
-            now_us,
-            slot_id,
-            self.limits.hourly,
-            self.limits.daily,
-            self.limits.weekly,
-            gap_us,
-            window_us,
-            to_midnight_us,
-            to_monday_us,
-            math.ceil(to_midnight_us / 1e6) + COUNTER_GRACE_S,
-            math.ceil(to_monday_us / 1e6) + COUNTER_GRACE_S,
-            horizon_us,
-            math.ceil(horizon_us / 1e6) + 86_400,
-        ]
-        with translate(keys_[4]):
-            raw = lua.script(self._client, "guard_reserve")(keys=keys_, args=args)
-        outcome, blocked_by, wait_us, hour, day, week = raw
-        outcome = _text(outcome)
+        now_us = (at - _EPOCH) // _US
+        day = self._day(now_us)
+        res_key = keys.guard_reservation(self.account, slot_id)
+        try:
+            raw = self._reserve_script(
+                keys=(
+                    self._hour_key,
+                    day.day_key,
+                    day.week_key,
+                    self._last_key,
+                    res_key,
+                    self._trimmed_key,
+                ),
+                args=(now_us, slot_id, self._constants, day.ends),
+            )
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
+            raise _store_error(res_key, exc) from exc
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        outcome, blocked_by, wait_us, hour, day_n, week_n = text.split(" ")
+        counts = {"hour": int(hour), "day": int(day_n), "week": int(week_n)}
+        if outcome == "allowed":
+            return Decision(True, None, 0.0, counts, at)
         return Decision(
             allowed=outcome != "blocked",
-            blocked_by=_text(blocked_by) or None,
+            blocked_by=None if blocked_by == "-" else blocked_by,
             retry_after_s=int(wait_us) / 1e6,
-            counts={"hour": int(hour), "day": int(day), "week": int(week)},
+            counts=counts,
             at=at,
             already_reserved=outcome == "already",
         )
 
     def release(self, slot_id: str) -> bool:
-        """Undo the reservation of ``slot_id``; False if it holds none."""
+        """Undo the reservation of ``slot_id``; False if it holds none. One round trip."""
         res_key = keys.guard_reservation(self.account, slot_id)
-        for _ in range(3):  # re-read if the reservation changed between read and script
-            with translate(res_key):
-                day_key, week_key = self._client.hmget(res_key, ["day", "week"])
-                if day_key is None or week_key is None:
-                    return False
-                keys_ = [res_key, self._hour_key, _text(day_key), _text(week_key), self._last_key]
-                result = int(lua.script(self._client, "guard_release")(keys=keys_, args=[slot_id]))
-            if result >= 0:
-                return result == 1
-        return False
+        try:
+            done = self._release_script(
+                keys=(res_key, self._hour_key, self._last_key), args=(slot_id,)
+            )
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
+            raise _store_error(res_key, exc) from exc
+        return bool(done == 1)
 
     def usage(self, now: datetime | None = None) -> dict[str, Any]:
         """Used and allowed actions per window at ``now`` (for ``status``)."""
         at = ensure_aware_utc(now) if now is not None else self.server_now()
         now_us = to_us(at)
-        win = windows(at, self.tz)
-        day_key = keys.guard_day(self.account, win.local_day)
-        week_key = keys.guard_week(self.account, win.iso_week)
+        cal = self._day(now_us)
+        day_key, week_key = cal.day_key, cal.week_key
         with translate(self._hour_key):
             pipe = self._client.pipeline(transaction=True)
             pipe.zcount(self._hour_key, f"({now_us - WINDOW_S * 1_000_000}", now_us)
@@ -219,9 +323,17 @@ class Guard:
             "weekly": {"used": _number(week, week_key), "limit": self.limits.weekly},
             "min_gap_s": self.limits.min_gap_s,
             "last_action_at": from_us(_number(last, self._last_key)) if last else None,
-            "local_day": win.local_day,
-            "iso_week": win.iso_week,
+            "local_day": cal.local_day,
+            "iso_week": cal.iso_week,
         }
+
+
+def _store_error(key: str, exc: redis.RedisError) -> StoreError:
+    """What :func:`planner.store.redis_common.translate` raises for ``exc`` (connection,
+    time-out or error reply), without a context manager on the hot path."""
+    if isinstance(exc, redis.ResponseError):
+        return response_error(key, exc)
+    return StoreUnavailable(f"Redis unreachable while accessing {key}: {exc}")
 
 
 def _number(raw: bytes | str | None, key: str) -> int:

@@ -306,3 +306,58 @@ def test_gap_holds_under_concurrency(pool: Any, redis_url: str) -> None:
     gaps = [b - a for a, b in itertools.pairwise(won)]
     assert min(gaps) >= 300 * US
     assert len(won) >= 12  # greedy random arrival still packs 2 h reasonably
+
+
+def _reserve_and_release(task: dict[str, Any]) -> list[str]:
+    """One worker process: reserve slots at random instants; release each one it won with
+    probability 1/2, right away, while the other processes keep reserving."""
+    client = redis.Redis.from_url(task["url"])
+    guard = Guard(client, make_settings(**task["caps"]), task["account"])
+    rng = random.Random(task["seed"])
+    while walltime.time() < task["start_at"]:
+        walltime.sleep(0.001)
+    kept = []
+    for i in range(ATTEMPTS):
+        slot_id = f"p{task['proc']}-{i}"
+        if guard.reserve(slot_id, from_us(rng.randrange(task["t0_us"], task["t1_us"]))).allowed:
+            if rng.random() < 0.5:
+                assert guard.release(slot_id) is True
+                assert guard.release(slot_id) is False
+            else:
+                kept.append(slot_id)
+    client.close()
+    return kept
+
+
+def test_release_is_exact_under_concurrent_reserves(pool: Any, redis_url: str) -> None:
+    """8 x 2,000 reserve attempts over two local days, half the winners released at once:
+    the counters, the hour zset and the reservations left agree exactly, each day full."""
+    saturday = local(date(2026, 3, 28), "00:00")
+    start_at = walltime.time() + 0.3
+    tasks = [
+        {
+            "url": redis_url,
+            "caps": {"daily": 7},
+            "account": "hammer",
+            "proc": proc,
+            "seed": 2000 + proc,
+            "t0_us": to_us(saturday),
+            "t1_us": to_us(saturday + timedelta(hours=47)),
+            "start_at": start_at,
+        }
+        for proc in range(PROCESSES)
+    ]
+    kept = sorted(slot for chunk in pool.map(_reserve_and_release, tasks) for slot in chunk)
+    client = redis.Redis.from_url(redis_url)
+    hour_zset = sorted(m.decode() for m in client.zrange(keys.guard_hour("hammer"), 0, -1))
+    reservations = sorted(
+        k.decode().rsplit(":", 1)[1] for k in client.keys("eng:{hammer}:guard:res:*")
+    )
+    assert hour_zset == reservations == kept
+    instants = sorted(int(client.zscore(keys.guard_hour("hammer"), s) or 0) for s in kept)
+    per_day = local_days(instants, BERLIN)
+    assert per_day == {date(2026, 3, 28): 7, date(2026, 3, 29): 7}
+    for day, count in per_day.items():
+        assert client.get(keys.guard_day("hammer", day)) == str(count).encode()
+    assert client.get(keys.guard_week("hammer", "2026-W13")) == b"14"
+    client.close()
