@@ -292,8 +292,8 @@ _GIVEN_FIELDS = frozenset(("slot_id", "index", "scheduled_time", "scheduled_at",
 # Planning builds and re-binds thousands of slots per second in the simulation; pydantic's
 # validation (and even model_construct / model_copy, which are slower still) is most of
 # that cost, and every value here is already valid by construction: ids from slot_id_for,
-# HH:MM from the zone's offset, aware UTC instants, plain floats and bools. So slots are assembled
-# the way pydantic's own model_construct does it, minus its generic bookkeeping;
+# HH:MM from the zone's offset, aware UTC instants, plain floats and bools. So slots are
+# assembled the way pydantic's own model_construct does it, minus its generic bookkeeping;
 # tests/test_fast_paths.py checks the result equals a validated model, field for field.
 def _assemble(values: dict[str, Any], fields_set: set[str]) -> ScheduledEngagement:
     """A slot from every one of its field values (in field order), without validation."""
@@ -307,7 +307,7 @@ def _assemble(values: dict[str, Any], fields_set: set[str]) -> ScheduledEngageme
 
 def _rebind(slot: ScheduledEngagement, fields: dict[str, Any]) -> ScheduledEngagement:
     """``slot.model_copy(update=fields)``, assembled directly (see ``_assemble``)."""
-    return _assemble({**slot.__dict__, **fields}, slot.model_fields_set | fields.keys())
+    return _assemble({**slot.__dict__, **fields}, slot.__pydantic_fields_set__ | fields.keys())
 
 
 def _tally(
