@@ -18,7 +18,8 @@ planning core reads them as it reads stored entries. Only today's slots are ever
 (``through=today``): Monday's ``build_week`` binds Monday, each later morning's ``revise``
 binds that day; binding a later day earlier would be redone, unseen, on its own morning,
 exactly as the product's daily revise does. Scores of the baselines are drawn as arrays
-(one draw per profile, in the same order as before).
+(one draw per profile, in the same order as before). Runs are independent and spread over
+forked processes (``map_runs``); the caller reduces each run where it ran.
 """
 
 from __future__ import annotations
