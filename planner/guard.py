@@ -33,6 +33,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from config.settings import Settings
 from planner import keys, lua
@@ -129,22 +131,25 @@ class _Day:
     iso_week: str
     day_key: str
     week_key: str
-    ends: bytes
-    """``end_us`` and ``week_end_us`` packed for the reserve script (two doubles)."""
+    script_args: tuple[bytes, bytes, bytes]
+    """What the reserve script gets of this day, ready to send: the two counter keys and
+    ``end_us``, ``week_end_us`` packed as two doubles."""
 
 
 def _make_day(account: str, tz: ZoneInfo, now_us: int) -> _Day:
     win = windows(from_us(now_us), tz)
     end_us, week_end_us = to_us(win.day_end), to_us(win.week_end)
+    day_key = keys.guard_day(account, win.local_day)
+    week_key = keys.guard_week(account, win.iso_week)
     return _Day(
         start_us=day_start_us(win.local_day, tz),
         end_us=end_us,
         week_end_us=week_end_us,
         local_day=win.local_day,
         iso_week=win.iso_week,
-        day_key=keys.guard_day(account, win.local_day),
-        week_key=keys.guard_week(account, win.iso_week),
-        ends=struct.pack("<2d", end_us, week_end_us),
+        day_key=day_key,
+        week_key=week_key,
+        script_args=(day_key.encode(), week_key.encode(), struct.pack("<2d", end_us, week_end_us)),
     )
 
 
@@ -224,6 +229,9 @@ class Guard:
         self._hour_key = keys.guard_hour(account)
         self._last_key = keys.guard_last(account)
         self._trimmed_key = keys.guard_trimmed(account)
+        # Sent as bytes: redis-py passes bytes through, a str it checks and encodes each time.
+        self._hour_b, self._last_b = self._hour_key.encode(), self._last_key.encode()
+        self._trimmed_b = self._trimmed_key.encode()
         self._days = _days_of(account, self.tz)
         self._reserve_script = lua.script(client, "guard_reserve")
         self._release_script = lua.script(client, "guard_release")
@@ -262,19 +270,14 @@ class Guard:
         """Count one action of ``slot_id`` at ``now`` in every window, or refuse."""
         at = ensure_aware_utc(now) if now is not None else self.server_now()
         now_us = (at - _EPOCH) // _US
-        day = self._day(now_us)
+        day_key, week_key, ends = self._day(now_us).script_args
         res_key = keys.guard_reservation(self.account, slot_id)
         try:
-            raw = self._reserve_script(
-                keys=(
-                    self._hour_key,
-                    day.day_key,
-                    day.week_key,
-                    self._last_key,
-                    res_key,
-                    self._trimmed_key,
-                ),
-                args=(now_us, slot_id, self._constants, day.ends),
+            raw = _evalsha(
+                self._client,
+                self._reserve_script,
+                (self._hour_b, day_key, week_key, self._last_b, res_key, self._trimmed_b),
+                (now_us, slot_id, self._constants, ends),
             )
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
             raise _store_error(res_key, exc) from exc
@@ -296,8 +299,11 @@ class Guard:
         """Undo the reservation of ``slot_id``; False if it holds none. One round trip."""
         res_key = keys.guard_reservation(self.account, slot_id)
         try:
-            done = self._release_script(
-                keys=(res_key, self._hour_key, self._last_key), args=(slot_id,)
+            done = _evalsha(
+                self._client,
+                self._release_script,
+                (res_key, self._hour_b, self._last_b),
+                (slot_id,),
             )
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
             raise _store_error(res_key, exc) from exc
@@ -326,6 +332,18 @@ class Guard:
             "local_day": cal.local_day,
             "iso_week": cal.iso_week,
         }
+
+
+def _evalsha(
+    client: redis.Redis, script: Script, keys_: tuple[str | bytes, ...], args: tuple[Any, ...]
+) -> Any:
+    """Run ``script`` with one EVALSHA. ``Script.__call__`` does the same plus per-call
+    bookkeeping (and an import); it is only needed to load the script when the server does
+    not know it (first use, or after a restart emptied its script cache)."""
+    try:
+        return client.evalsha(script.sha, len(keys_), *keys_, *args)
+    except NoScriptError:
+        return script(keys=keys_, args=args, client=client)
 
 
 def _store_error(key: str, exc: redis.RedisError) -> StoreError:

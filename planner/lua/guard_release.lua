@@ -51,7 +51,7 @@ end
 local last = tonumber(got[3] or '')
 if last ~= nil and last == tonumber(at) then
   local newest = redis.call('ZREVRANGEBYSCORE', KEYS[2], '+inf', '-inf', 'WITHSCORES',
-                            'LIMIT', 0, 1)
+                            'LIMIT', '0', '1')
   if #newest > 0 then
     redis.call('SET', KEYS[3], newest[2], 'KEEPTTL')
   else

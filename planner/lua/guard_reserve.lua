@@ -139,8 +139,11 @@ if blocked ~= '' then
   return reply('blocked', blocked, wait, hour, day, week)
 end
 
+-- Numbers go to redis.call as strings made with '%d': a Lua number would be printed with
+-- '%.17g' on every call, which costs more than the command itself.
+local long_ttl_s = string.format('%d', long_ttl)
 redis.call('ZADD', KEYS[1], ARGV[1], id)
-redis.call('EXPIRE', KEYS[1], long_ttl)
+redis.call('EXPIRE', KEYS[1], long_ttl_s)
 -- Trimming is lazy: only once the cut-off has moved a whole window past the mark, about
 -- once an hour rather than on every action (it costs two writes). Entries between the mark
 -- and the cut-off stay a little longer and are still checked exactly. The mark must not
@@ -153,15 +156,18 @@ redis.call('EXPIRE', KEYS[1], long_ttl)
 local cutoff = now - horizon
 if mark == nil or cutoff > mark + window then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%d', cutoff))
-  redis.call('SET', KEYS[6], string.format('%d', cutoff), 'EX', long_ttl + window / 1e6)
+  redis.call('SET', KEYS[6], string.format('%d', cutoff), 'EX',
+             string.format('%d', long_ttl + window / 1e6))
 end
 day = redis.call('INCR', KEYS[2])
-if day == 1 then redis.call('EXPIRE', KEYS[2], math.ceil(to_midnight / 1e6) + grace) end
+if day == 1 then
+  redis.call('EXPIRE', KEYS[2], string.format('%d', math.ceil(to_midnight / 1e6) + grace))
+end
 week = redis.call('INCR', KEYS[3])
-local week_ttl = math.ceil(to_monday / 1e6) + grace
+local week_ttl = string.format('%d', math.ceil(to_monday / 1e6) + grace)
 if week == 1 then redis.call('EXPIRE', KEYS[3], week_ttl) end
 if last == nil or now > last then
-  redis.call('SET', KEYS[4], ARGV[1], 'EX', long_ttl)
+  redis.call('SET', KEYS[4], ARGV[1], 'EX', long_ttl_s)
 end
 redis.call('HSET', KEYS[5], 'at', ARGV[1], 'day', KEYS[2], 'week', KEYS[3])
 redis.call('EXPIRE', KEYS[5], week_ttl)
