@@ -273,12 +273,14 @@ def run_seed_static(runner: Runner, rng: np.random.Generator) -> Trace:
                 if need
                 else np.empty(0, dtype=np.int64)
             )
-            picks = [(int(i), True) for i in forced] + [(int(rest[c]), False) for c in chosen]
-            plan.append(picks)
+            sampled = rest[chosen]
+            plan.append(
+                [(i, True) for i in forced.tolist()] + [(i, False) for i in sampled.tolist()]
+            )
+            picked = np.concatenate((forced, sampled))  # disjoint: the forced are not in rest
             yesterday[:] = False
-            for i, _ in picks:
-                yesterday[i] = True
-                projected[i] = day
+            yesterday[picked] = True
+            projected[picked] = day
         for offset, picks in enumerate(plan):
             day = first + offset
             at = runner.mornings[day]
@@ -293,13 +295,14 @@ def run_token_bucket(runner: Runner, rng: np.random.Generator) -> Trace:
     keys = runner.keys
     weekly_tokens = float(settings.WEEKLY_LIMIT)
     week: list[int] = []
+    by_key = -np.arange(len(keys))
     for day in range(runner.params.days):
         weekly_tokens = min(float(settings.WEEKLY_LIMIT), weekly_tokens + settings.WEEKLY_LIMIT / 7)
         daily_tokens = settings.DAILY_LIMIT
         days_since = (day - runner.trace.last_done).astype(np.float64)
         scores = legacy_priorities(days_since, runner.world.posted[:, day], rng)
         # Top 20 by score; equal scores by key, descending (a reverse tuple sort).
-        top = np.lexsort((-np.arange(len(keys)), -scores))[:20]
+        top = np.lexsort((by_key, -scores))[:20]
         week.append(0)
         at = runner.mornings[day]
         for i in top[rng.permutation(len(top))].tolist():
