@@ -263,26 +263,34 @@ def _engagements(
     calendar = coverage.calendar
     out: list[ScheduledEngagement] = []
     for index, (instant, pick) in enumerate(zip(open_day.instants, picks, strict=True)):
-        bound = _UNBOUND if pick is None else _binding(pick, coverage)
-        # Keys in field order, as validation would store them (repr follows this order).
-        values: dict[str, Any] = {
-            "slot_id": f"{stem}{index:03d}",
-            "index": index,
-            "linkedin_url": bound["linkedin_url"],
-            "name": bound["name"],
-            "scheduled_time": calendar.hhmm(to_us(instant)),
-            "scheduled_at": instant,
-            "priority_score": bound["priority_score"],
-            "days_since_last_like": bound["days_since_last_like"],
-            "forced": bound["forced"],
-            "status": Status.PENDING,
-            "attempts": 0,
-            "claimed_at": None,
-            "finished_at": None,
-            "reason": "",
-        }
+        values = _NEW_SLOT.copy()  # keys in field order, as validation would store them
+        values["slot_id"] = f"{stem}{index:03d}"
+        values["index"] = index
+        values["scheduled_time"] = calendar.hhmm(to_us(instant))
+        values["scheduled_at"] = instant
+        if pick is not None:
+            values.update(_binding(pick, coverage))
         out.append(_assemble(values, set(_GIVEN_FIELDS)))
     return out
+
+
+_NEW_SLOT: dict[str, Any] = {
+    "slot_id": "",
+    "index": 0,
+    "linkedin_url": "",
+    "name": "",
+    "scheduled_time": "",
+    "scheduled_at": None,
+    "priority_score": 0.0,
+    "days_since_last_like": 0.0,
+    "forced": False,
+    "status": Status.PENDING,
+    "attempts": 0,
+    "claimed_at": None,
+    "finished_at": None,
+    "reason": "",
+}
+"""Every field of a new, unbound slot in field order (repr follows this order)."""
 
 
 _GIVEN_FIELDS = frozenset(("slot_id", "index", "scheduled_time", "scheduled_at", *REBOUND_FIELDS))

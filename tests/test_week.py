@@ -18,7 +18,7 @@ from planner.assignment import instants_us, to_us
 from planner.ledger import LedgerEntry, record_outcome
 from planner.profiles import Profile
 from planner.week import build_week, remaining_target, revise
-from planner.weekly_plan import Status, WeeklyPlan, slot_id_for
+from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan, slot_id_for
 
 MONDAY_6 = datetime(2026, 2, 9, 6, 0, tzinfo=UTC)
 
@@ -289,3 +289,26 @@ def test_epoch_microseconds_are_exact_in_any_zone() -> None:
         assert [to_us(t) for t in instants[:4]] == expected
         assert instants_us(instants).tolist() == [*expected, np.iinfo(np.int64).min]
     assert expected[1] - expected[0] == 3_600_000_000
+
+
+def test_built_slots_keep_the_field_order_of_validated_ones(settings: Settings) -> None:
+    """Slots assembled without validation store their fields in declaration order, as a
+    validated slot does (repr and iteration follow it)."""
+    plan, _ = build_week(
+        account="t",
+        profiles=make_profiles(30, MONDAY_6, np.random.default_rng(9)),
+        ledger={},
+        now=MONDAY_6,
+        settings=settings,
+        rng=np.random.default_rng(2),
+        through=MONDAY_6.date(),  # later days keep unbound slots
+    )
+    bound = next(e for e in plan.slots() if e.linkedin_url)
+    unbound = next(e for e in plan.slots() if not e.linkedin_url)
+    for slot in (bound, unbound):
+        validated = ScheduledEngagement(**{k: getattr(slot, k) for k in slot.model_fields_set})
+        assert (
+            list(slot.__dict__)
+            == list(validated.__dict__)
+            == list(ScheduledEngagement.model_fields)
+        )
