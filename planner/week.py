@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,6 @@ from planner.assignment import (
     DayAssignment,
     OpenDay,
     assign_days,
-    instants_us,
     to_us,
 )
 from planner.budgets import sample_daily_budgets
@@ -211,19 +210,28 @@ def _busy_today(
 
     In-flight (claimed) actions count as engaged for the projection, in plan order.
     """
-    bound = [e for e in executed if e.linkedin_url]
-    if not bound:
-        return frozenset()
-    local = coverage.calendar.ordinals(instants_us([e.scheduled_at for e in bound]))
+    # A UTC offset is less than a day, so an instant more than a day from today's UTC date
+    # is not on local date ``today``: only the others need their exact local date.
+    midnight = datetime.combine(today, time(), tzinfo=UTC)
+    lo, hi = midnight - _DAY, midnight + 2 * _DAY
+    calendar = coverage.calendar
+    today_ordinal = today.toordinal()
     busy: set[str] = set()
-    for e, on_today in zip(bound, (local == today.toordinal()).tolist(), strict=True):
+    for e in executed:
+        if not e.linkedin_url:
+            continue
+        at = e.scheduled_at
+        on_today = lo <= at < hi and calendar.ordinal(to_us(at)) == today_ordinal
         if on_today or e.status is Status.CLAIMED:
             profile = profile_key(e.linkedin_url)
             if on_today:
                 busy.add(profile)
             if e.status is Status.CLAIMED and profile in coverage.position:
-                coverage.project(profile, e.scheduled_at)
+                coverage.project(profile, at)
     return frozenset(busy)
+
+
+_DAY = timedelta(days=1)
 
 
 def _day_start(day: date, settings: Settings, not_before: datetime) -> datetime:
