@@ -9,10 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis
+from hypothesis import settings as hypothesis_settings
 
 from config.settings import Settings
 from planner.clock import FrozenClock
 from planner.redis_server import RedisProcess, free_port
+
+# Properties are about results, never speed: on a shared CI machine one slow example must
+# not fail a property (Hypothesis' default deadline is 200 ms per example).
+hypothesis_settings.register_profile("engagements", deadline=None)
+hypothesis_settings.load_profile("engagements")
 
 
 @pytest.fixture(scope="session")
