@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from config.settings import Settings
-from planner.ledger import NEVER_ENGAGED_DAYS, LedgerView
+from planner.ledger import NEVER_ENGAGED_DAYS, LedgerEntry, LedgerState, LedgerView
 from planner.profiles import Profile
 from planner.scoring import Pick, select_indices
 
@@ -194,6 +194,76 @@ _TABLES_KEPT = 8
 
 
 @dataclass(frozen=True)
+class _LedgerRead:
+    """A ledger as read for one profile table: per position, the ledger's last success and
+    cooldown end (NEVER_US where it has none), and the entries they were read from.
+
+    Planning reads a ledger every day in which only the day's attempts changed entries.
+    Entries are immutable (``LedgerState`` tuples, frozen ``LedgerEntry`` models), so an
+    entry that is the very object read last time needs no reading again. The last read is
+    kept only when all its entries are of those types; the arrays are never written.
+    """
+
+    table: _ProfileTable
+    entries: dict[str, LedgerView]
+    done_us: IntArray
+    cooldown_us: IntArray
+
+    @classmethod
+    def of(cls, table: _ProfileTable, ledger: Mapping[str, LedgerView]) -> _LedgerRead:
+        last = _LAST_READ.get(id(table))
+        if last is None or last.table is not table:
+            read = cls._read(table, ledger)
+            return cls._keep(read, read.entries.values())
+        before = last.entries
+        changed = {k: e for k, e in ledger.items() if before.get(k) is not e}
+        if not changed and len(ledger) == len(before):
+            return last
+        added = sum(k not in before for k in changed)
+        if len(ledger) != len(before) + added:  # an entry went away: read it all again
+            read = cls._read(table, ledger)
+            return cls._keep(read, read.entries.values())
+        done, cooldown = last.done_us.copy(), last.cooldown_us.copy()
+        for key, entry in changed.items():
+            i = table.position.get(key)
+            if i is not None:
+                t, c = entry.last_done_at, entry.cooldown_until
+                done[i] = NEVER_US if t is None else to_us(t)
+                cooldown[i] = NEVER_US if c is None else to_us(c)
+        return cls._keep(cls(table, {**before, **changed}, done, cooldown), changed.values())
+
+    @classmethod
+    def _read(cls, table: _ProfileTable, ledger: Mapping[str, LedgerView]) -> _LedgerRead:
+        done = np.full(len(table.keys), NEVER_US, dtype=np.int64)
+        cooldown = done.copy()
+        if ledger:
+            n = len(ledger)
+            found = np.fromiter(map(table.position.get, ledger, repeat(-1, n)), np.int64, n)
+            known = found >= 0
+            at = found[known]
+            entries = list(ledger.values())
+            done[at] = instants_us(map(_LAST_DONE, entries))[known]
+            cooldown[at] = instants_us(map(_COOLDOWN, entries))[known]
+        return cls(table, dict(ledger), done, cooldown)
+
+    @staticmethod
+    def _keep(read: _LedgerRead, new: Iterable[LedgerView]) -> _LedgerRead:
+        """``read``, remembered if its ``new`` entries (the others were checked when read
+        before) are all immutable."""
+        read.done_us.flags.writeable = read.cooldown_us.flags.writeable = False
+        if all(type(e) in _IMMUTABLE for e in new):
+            _LAST_READ.clear()  # one table at a time: planning passes over one list
+            _LAST_READ[id(read.table)] = read
+        else:
+            _LAST_READ.pop(id(read.table), None)
+        return read
+
+
+_LAST_READ: dict[int, _LedgerRead] = {}
+_IMMUTABLE = frozenset({LedgerState, LedgerEntry})
+
+
+@dataclass(frozen=True)
 class OpenDay:
     """A day with the instants of its open slots, and who may not be picked on it."""
 
@@ -236,18 +306,10 @@ class Coverage:
         cls, profiles: Sequence[Profile], ledger: Mapping[str, LedgerView], tz: tzinfo = UTC
     ) -> Coverage:
         table = _ProfileTable.of(profiles)
-        done_us = table.done_us.copy()
-        cooldown_us = np.full(len(table.keys), NEVER_US, dtype=np.int64)
-        if ledger:
-            n = len(ledger)
-            found = np.fromiter(map(table.position.get, ledger, repeat(-1, n)), np.int64, n)
-            known = found >= 0
-            at = found[known]
-            entries = list(ledger.values())
-            # The later of the source's last engagement and the ledger's last success.
-            done = instants_us(map(_LAST_DONE, entries))[known]
-            done_us[at] = np.maximum(done_us[at], done)
-            cooldown_us[at] = instants_us(map(_COOLDOWN, entries))[known]
+        read = _LedgerRead.of(table, ledger)
+        # The later of the source's last engagement and the ledger's last success.
+        done_us = np.maximum(table.done_us, read.done_us)
+        cooldown_us = read.cooldown_us.copy()
         calendar = calendar_for(tz)
         return cls(
             profiles=table.by_key,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -14,8 +16,9 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from config.settings import Settings
-from planner.assignment import instants_us, to_us
-from planner.ledger import LedgerEntry, record_outcome
+from planner import assignment
+from planner.assignment import Coverage, instants_us, to_us
+from planner.ledger import LedgerEntry, LedgerState, record_outcome
 from planner.profiles import Profile
 from planner.week import build_week, remaining_target, revise
 from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan, slot_id_for
@@ -312,3 +315,40 @@ def test_built_slots_keep_the_field_order_of_validated_ones(settings: Settings) 
             == list(validated.__dict__)
             == list(ScheduledEngagement.model_fields)
         )
+
+
+def test_coverage_reads_a_changed_ledger_exactly() -> None:
+    """Reading a ledger again after entries were added, replaced, removed or (for entry
+    types that allow it) changed in place gives what a first read gives."""
+
+    @dataclass
+    class Mutable:  # a LedgerView that can change in place
+        last_done_at: datetime | None
+        cooldown_until: datetime | None = None
+
+    profiles = make_profiles(6, MONDAY_6, np.random.default_rng(1))
+    keys = [p.key for p in profiles]
+    at = [MONDAY_6 - timedelta(days=d) for d in range(6)]
+
+    def check(ledger: dict[str, Any]) -> None:
+        remembered = Coverage.from_ledger(profiles, ledger)
+        assignment._LAST_READ.clear()
+        fresh = Coverage.from_ledger(profiles, ledger)
+        assert remembered.done_us.tolist() == fresh.done_us.tolist()
+        assert remembered.cooldown_us.tolist() == fresh.cooldown_us.tolist()
+
+    ledger: dict[str, Any] = {keys[0]: LedgerState(at[1]), keys[1]: LedgerEntry(last_done_at=at[2])}
+    check(ledger)
+    ledger[keys[2]] = LedgerState(at[0], cooldown_until=at[0] + timedelta(days=9))  # added
+    check(ledger)
+    ledger[keys[0]] = LedgerState(at[0])  # replaced
+    check(ledger)
+    del ledger[keys[1]]  # removed
+    check(ledger)
+    ledger["https://example.com/in/unknown"] = LedgerState(at[3])  # not a profile
+    check(ledger)
+    mutable = Mutable(at[4])
+    ledger[keys[3]] = mutable
+    check(ledger)
+    mutable.last_done_at = at[0]  # changed in place: never taken from memory
+    check(ledger)
