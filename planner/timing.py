@@ -86,6 +86,13 @@ class _Shape:
     seconds: int  # whole seconds in the window
     shifts: tuple[tuple[int, int], ...]  # (grid second, offset change) at each transition
 
+    @cached_property
+    def _hash(self) -> int:
+        return hash(astuple(self))
+
+    def __hash__(self) -> int:
+        return self._hash
+
 
 @dataclass(frozen=True)
 class _Tables:
@@ -193,7 +200,13 @@ def _grid(day: date, params: _Params) -> tuple[datetime, _Shape]:
                 mid = (lo + hi) // 2
                 lo, hi = (mid, hi) if _offset_s(base + mid * _SECOND, tz) == before else (lo, mid)
             shifts.append((hi, _offset_s(base + hi * _SECOND, tz) - offset0))
-    return base, _Shape(params, wall_start_s, seconds, tuple(shifts))
+    shape = _Shape(params, wall_start_s, seconds, tuple(shifts))
+    # Days without a clock change share one shape object, so the caches keyed by it find
+    # their entry by identity instead of comparing every field.
+    return base, _SHAPES.setdefault(shape, shape)
+
+
+_SHAPES: dict[_Shape, _Shape] = {}
 
 
 def _rate(params: _Params, minutes: FloatArray) -> FloatArray:
