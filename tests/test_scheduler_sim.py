@@ -13,7 +13,7 @@ import os
 import sys
 import time as _time
 from collections import Counter, defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
@@ -23,6 +23,10 @@ import pytest
 from config.settings import Settings
 from planner.weekly_plan import Status
 from tests.simulation import CHECKED, SimParams, Trace, map_runs, run_one
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_HOUR = timedelta(hours=1)
 
 THRESHOLDS = ("7", "10", "12", "14", "16")
 VIOLATION_KEYS = ("cap", "budget", "consecutive_day", "min_gap", "outside_hours")
@@ -101,19 +105,16 @@ def coverage_metrics(summaries: list[TraceSummary]) -> dict[str, Any]:
 def violations(trace: Trace, settings: Settings) -> dict[str, int]:
     """Count breaches of I1, I2, I4, I5 and I6 in what the late-binding policy executed."""
     out = dict.fromkeys(VIOLATION_KEYS, 0)
-    tz = settings.tz
     times = sorted(a.instant for a in trace.actions)
-    gap = timedelta(minutes=settings.TIMING_MIN_GAP_MINUTES)
-    hour = timedelta(hours=1)
-    for i, t in enumerate(times):
-        if i and t - times[i - 1] < gap:
-            out["min_gap"] += 1
-        if i >= settings.HOURLY_LIMIT and t - times[i - settings.HOURLY_LIMIT] < hour:
-            out["cap"] += 1
-        local = t.astimezone(tz).time()
-        if not settings.OPERATING_START <= local < settings.OPERATING_END:
-            out["outside_hours"] += 1
-    per_day = Counter(t.astimezone(tz).date() for t in times)
+    us = np.array([(t - _EPOCH) // _US for t in times], dtype=np.int64)
+    gap = timedelta(minutes=settings.TIMING_MIN_GAP_MINUTES) // _US
+    out["min_gap"] = int((np.diff(us) < gap).sum())
+    h = settings.HOURLY_LIMIT  # the h-th action before must be at least an hour earlier
+    out["cap"] = int((us[h:] - us[: len(us) - h] < _HOUR // _US).sum())
+    local = [t.astimezone(settings.tz) for t in times]
+    start, end = settings.OPERATING_START, settings.OPERATING_END
+    out["outside_hours"] = sum(not start <= t.time() < end for t in local)
+    per_day = Counter(t.date() for t in local)
     per_week = Counter(d.isocalendar()[:2] for d in per_day.elements())
     out["cap"] += sum(c > settings.DAILY_LIMIT for c in per_day.values())
     out["cap"] += sum(c > settings.WEEKLY_LIMIT for c in per_week.values())
