@@ -1,9 +1,8 @@
 """Per-action overhead: a slot run through RQ against a no-op RQ job, same worker, same server.
 
-Both sides enqueue N jobs on one queue and drain them with ``rq.SimpleWorker`` in burst mode
-(the jobs run in this process, so neither side pays for a fork per job); the time per job
-is the drain time over N. One side's job is a function that does nothing; the other's is
-``execute_slot`` for a pending slot with the dry-run handler: read, claim, check the time,
+Both sides enqueue N jobs on one queue and drain them with one burst worker; the time per
+job is the drain time over N. One side's job is a function that does nothing; the other's
+is ``execute_slot`` for a pending slot with the dry-run handler: read, claim, check the time,
 reserve in the guard, call the handler, record the outcome in the slot and the ledger,
 breaker and outbox, reading the clock from Redis ``TIME`` as a worker does (and, like
 ``worker.jobs.run_slot``, with one Guard per account kept by the process). Caps and the
@@ -12,18 +11,30 @@ gap are lifted so every slot runs the whole path; the slots are spread over acco
 engaged again) and each ledger stays the size of a real account's. The two sides run in
 alternating rounds and each keeps its best round: on a shared machine a burst of load
 only ever adds time, so the minimum is the least disturbed measurement of each side.
+
+Two worker classes, each against itself:
+
+- ``rq.SimpleWorker``: jobs run in the worker's own process, no fork. RQ's cheapest path,
+  where our share of the time shows most (``per_action_overhead``).
+- RQ's forking ``Worker``, which the deployed ``worker.rq_worker.EngagementWorker`` is
+  (docker-compose, ``planner worker``): a fresh work horse per job
+  (``per_action_overhead_forking``): the overhead a user's workers pay per action.
+
+Both carry the target.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from datetime import time as clock_time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import redis
-from rq import Queue, SimpleWorker
+from rq import Queue, SimpleWorker, Worker
+from rq.job import Job
 
 from benchmarks.model import Entry
 from config.settings import Settings
@@ -35,6 +46,7 @@ from worker.handlers import Handler, build_handler
 
 TARGET_RATIO = 1.2
 CHUNK = 200  # jobs per drain
+FORKED_CHUNK = 40  # a work horse per job: ~10 ms each before any job code
 MIN_ROUNDS = 5  # alternating drains per side at least; each side keeps its fastest
 ACCOUNT = "benchact"
 PROFILES = 100
@@ -122,6 +134,29 @@ def _drain(client: redis.Redis, queue: Queue, jobs: list[tuple[str, tuple[Any, .
     return float(_state["last_job_at"]) - started
 
 
+def _drain_forked(
+    client: redis.Redis, queue: Queue, jobs: list[tuple[str, tuple[Any, ...]]]
+) -> float:
+    """Seconds for a burst forking ``rq.Worker`` (a horse per job) to run ``jobs``.
+
+    RQ's Worker is what the deployed ``EngagementWorker`` runs jobs with; that subclass also
+    builds the runtime from the environment at start, which these jobs do not use.
+
+    From the worker's start to the last job's end as RQ records it (the horse's clock,
+    this host's), leaving the worker's exit out as ``_drain`` does.
+    """
+    enqueued = [queue.enqueue(func, *args) for func, args in jobs]
+    worker = Worker([queue], connection=client)
+    started = datetime.now(UTC)
+    worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
+    fetched = Job.fetch_many([j.id for j in enqueued], connection=client)
+    ends = [job.ended_at for job in fetched if job is not None and job.ended_at is not None]
+    if len(ends) != len(enqueued):
+        raise RuntimeError("a benchmark job did not finish; see the worker's log")
+    last = max(end.replace(tzinfo=UTC) for end in ends)
+    return (last - started).total_seconds()
+
+
 def measure(url: str, n: int) -> list[Entry]:
     client = redis.Redis.from_url(url)
     settings = action_settings()
@@ -129,53 +164,101 @@ def measure(url: str, n: int) -> list[Entry]:
     handler = build_handler(settings, rng=rng)
     _state.update(client=client, settings=settings, lives={}, guards={}, handler=handler, rng=rng)
     queue = Queue("bench", connection=client)
+    now = Live.connect(client, settings, ACCOUNT).clock() - timedelta(seconds=1)
 
     def slots(prefix: str, count: int) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         for k in range(0, count, PROFILES):
             live = Live.connect(client, settings, f"{prefix}{k // PROFILES:03d}")
             out += _store_slots(live, min(PROFILES, count - k), now)
+            # Built before the worker starts, as a worker process keeps them: a forked horse
+            # inherits them (and reconnects to Redis, as a deployed horse does).
+            _state["lives"][live.account] = live
+            _state["guards"][live.account] = Guard(client, settings, live.account)
         return out
 
-    now = Live.connect(client, settings, ACCOUNT).clock() - timedelta(seconds=1)
     run = f"{__name__}.run_bench_slot"
     _drain(client, queue, [(f"{__name__}.noop", ())] * 10)  # imports, scripts, connections
     _drain(client, queue, [(run, args) for args in slots("benchwarm", 10)])
-    chunk = min(n, CHUNK)
-    rounds = max(MIN_ROUNDS, -(-n // chunk))
-    bares: list[float] = []
-    fulls: list[float] = []
-    for round_ in range(rounds):
-        measured = [(run, args) for args in slots(f"{ACCOUNT}{round_}x", chunk)]
-        noops = [(f"{__name__}.noop", ())] * chunk
-        # Alternate which side goes first, so a burst of load on the shared machine
-        # does not always fall on the same side; each side keeps its best round.
-        first, second = (noops, measured) if round_ % 2 == 0 else (measured, noops)
-        a = _drain(client, queue, first) / chunk
-        b = _drain(client, queue, second) / chunk
-        bare, full = (a, b) if round_ % 2 == 0 else (b, a)
-        bares.append(bare)
-        fulls.append(full)
+    forked = _compare(
+        slots,
+        lambda jobs: _drain_forked(client, queue, jobs),
+        tag="f",
+        chunk=min(n, FORKED_CHUNK),
+        n=0,
+    )
+    simple = _compare(
+        slots, lambda jobs: _drain(client, queue, jobs), tag="s", chunk=min(n, CHUNK), n=n
+    )
     done = sum(
         s.status.value == "done"
         for live in _state["lives"].values()
         if live.account.startswith(ACCOUNT)
         for s in live.store.slots_of_day(live.account, now.date())
     )
-    bare, full = min(bares), min(fulls)
+    ran = forked.rounds * forked.chunk + simple.rounds * simple.chunk
     client.close()
     return [
         Entry(
             name="per_action_overhead",
-            value=full * 1000,
+            value=simple.full * 1000,
             unit="ms/job",
             target=TARGET_RATIO,
             on_ratio=True,
-            baseline=bare * 1000,
+            baseline=simple.bare * 1000,
             baseline_what="no-op RQ job, same SimpleWorker and server",
             note=(
-                f"best of {rounds} alternating rounds of {chunk} jobs each side; "
-                f"{done} of {rounds * chunk} slots ran the whole path to done"
+                f"SimpleWorker, no fork (RQ's cheapest path); best of {simple.rounds} "
+                f"alternating rounds of {simple.chunk} jobs each side; {done} of {ran} slots "
+                "(both classes) ran the whole path to done"
             ),
-        )
+        ),
+        Entry(
+            name="per_action_overhead_forking",
+            value=forked.full * 1000,
+            unit="ms/job",
+            target=TARGET_RATIO,
+            on_ratio=True,
+            baseline=forked.bare * 1000,
+            baseline_what="no-op RQ job, same forking Worker and server",
+            note=(
+                f"RQ's forking Worker, as deployed (EngagementWorker): a horse per job; best "
+                f"of {forked.rounds} alternating rounds of {forked.chunk} jobs each side"
+            ),
+        ),
     ]
+
+
+class _Compared(NamedTuple):
+    bare: float  # seconds per no-op job, best round
+    full: float  # seconds per slot job, best round
+    rounds: int
+    chunk: int
+
+
+def _compare(
+    slots: Callable[[str, int], list[tuple[str, str]]],
+    drain: Callable[[list[tuple[str, tuple[Any, ...]]]], float],
+    *,
+    tag: str,
+    chunk: int,
+    n: int,
+) -> _Compared:
+    run = f"{__name__}.run_bench_slot"
+    bares: list[float] = []
+    fulls: list[float] = []
+    rounds = max(MIN_ROUNDS, -(-n // chunk))
+    for round_ in range(rounds):
+        measured: list[tuple[str, tuple[Any, ...]]] = [
+            (run, args) for args in slots(f"{ACCOUNT}{tag}{round_}x", chunk)
+        ]
+        noops: list[tuple[str, tuple[Any, ...]]] = [(f"{__name__}.noop", ())] * chunk
+        # Alternate which side goes first, so a burst of load on the shared machine
+        # does not always fall on the same side; each side keeps its best round.
+        first, second = (noops, measured) if round_ % 2 == 0 else (measured, noops)
+        a = drain(first) / chunk
+        b = drain(second) / chunk
+        bare, full = (a, b) if round_ % 2 == 0 else (b, a)
+        bares.append(bare)
+        fulls.append(full)
+    return _Compared(min(bares), min(fulls), rounds, chunk)
