@@ -20,6 +20,10 @@ Cost per call: one round trip (``EVALSHA``) for ``reserve`` with an explicit ``n
 (:class:`_Day`: the day's bounds in epoch microseconds and its counter keys), so a reserve
 does integer comparisons to find its day; the script derives the waits and counter TTLs from
 the day's bounds. The caps, gap and horizon go to the script as one pre-built argument.
+Inside, the scripts make as few ``redis.call``s as they can (each has a fixed cost on the
+server, and each write is an AOF append): a granted reserve usually six, a release five;
+the reservation is one string read together with the counters, and the newest action is
+the hour zset's last entry rather than a key of its own (see the scripts' headers).
 """
 
 from __future__ import annotations
@@ -227,11 +231,9 @@ class Guard:
         self.tz = settings.tz
         self.limits = GuardLimits.from_settings(settings)
         self._hour_key = keys.guard_hour(account)
-        self._last_key = keys.guard_last(account)
         self._trimmed_key = keys.guard_trimmed(account)
         # Sent as bytes: redis-py passes bytes through, a str it checks and encodes each time.
-        self._hour_b, self._last_b = self._hour_key.encode(), self._last_key.encode()
-        self._trimmed_b = self._trimmed_key.encode()
+        self._hour_b, self._trimmed_b = self._hour_key.encode(), self._trimmed_key.encode()
         self._days = _days_of(account, self.tz)
         self._reserve_script = lua.script(client, "guard_reserve")
         self._release_script = lua.script(client, "guard_release")
@@ -244,7 +246,7 @@ class Guard:
             gap_us,
             WINDOW_S * _US_PER_S,
             horizon_us,
-            math.ceil(horizon_us / _US_PER_S) + 86_400,  # hour zset, last and mark TTL, s
+            math.ceil(horizon_us / _US_PER_S) + 86_400,  # hour zset TTL (mark: + window), s
             COUNTER_GRACE_S,
         )
         if not all(0 <= c < 2**53 for c in constants):
@@ -276,7 +278,7 @@ class Guard:
             raw = _evalsha(
                 self._client,
                 self._reserve_script,
-                (self._hour_b, day_key, week_key, self._last_b, res_key, self._trimmed_b),
+                (self._hour_b, day_key, week_key, res_key, self._trimmed_b),
                 (now_us, slot_id, self._constants, ends),
             )
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
@@ -302,7 +304,7 @@ class Guard:
             done = _evalsha(
                 self._client,
                 self._release_script,
-                (res_key, self._hour_b, self._last_b),
+                (res_key, self._hour_b),
                 (slot_id,),
             )
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
@@ -310,7 +312,13 @@ class Guard:
         return bool(done == 1)
 
     def usage(self, now: datetime | None = None) -> dict[str, Any]:
-        """Used and allowed actions per window at ``now`` (for ``status``)."""
+        """Used and allowed actions per window at ``now`` (for ``status``).
+
+        ``last_action_at`` is the newest recorded action (whatever ``now`` is): the newest
+        entry of the hour zset, the one the gap check reads. None when the zset holds none:
+        no action recorded yet, every one released, or none within the retained history
+        (the zset expires about nine days after its newest action).
+        """
         at = ensure_aware_utc(now) if now is not None else self.server_now()
         now_us = to_us(at)
         cal = self._day(now_us)
@@ -320,15 +328,15 @@ class Guard:
             pipe.zcount(self._hour_key, f"({now_us - WINDOW_S * 1_000_000}", now_us)
             pipe.get(day_key)
             pipe.get(week_key)
-            pipe.get(self._last_key)
-            hour, day, week, last = pipe.execute()
+            pipe.zrevrange(self._hour_key, 0, 0, withscores=True)
+            hour, day, week, newest = pipe.execute()
         return {
             "at": at,
             "hourly": {"used": int(hour), "limit": self.limits.hourly},
             "daily": {"used": _number(day, day_key), "limit": self.limits.daily},
             "weekly": {"used": _number(week, week_key), "limit": self.limits.weekly},
             "min_gap_s": self.limits.min_gap_s,
-            "last_action_at": from_us(_number(last, self._last_key)) if last else None,
+            "last_action_at": from_us(int(newest[0][1])) if newest else None,
             "local_day": cal.local_day,
             "iso_week": cal.iso_week,
         }

@@ -27,20 +27,23 @@ key                                              type    content, TTL
                                                          no TTL
 ``eng:{a}:ledger``                               hash    profile key -> LedgerEntry JSON; no TTL
 ``eng:{a}:guard:hour``                           zset    reservation ids (slot ids) scored by the
-                                                         action instant (epoch MICROseconds);
-                                                         trimmed to 8 days behind the newest, TTL
-                                                         9 days, refreshed on every action
+                                                         action instant (epoch MICROseconds); its
+                                                         newest entry is the last action. Trimmed
+                                                         to 8 days behind the newest; TTL 9 days,
+                                                         set when trimming (once per hour of
+                                                         progress) or when it may be new: it lives
+                                                         >= 8 days 23 h after its newest action
 ``eng:{a}:guard:day:<YYYY-MM-DD>``               string  actions counted on that local date; TTL
                                                          until the next local midnight + grace
 ``eng:{a}:guard:week:<YYYY-Www>``                string  actions counted in that local ISO week;
                                                          TTL until local Monday 00:00 + grace
-``eng:{a}:guard:last``                           string  newest recorded action instant (epoch
-                                                         us); TTL like the hour zset
 ``eng:{a}:guard:trimmed``                        string  hour zset entries older than this (epoch
-                                                         us) were trimmed; TTL like the hour zset
-``eng:{a}:guard:res:<slot_id>``                  hash    one reservation: ``at`` (epoch us), ``day``
-                                                         and ``week`` (the counter keys it counted
-                                                         in); TTL like its week counter
+                                                         us) were trimmed; TTL 9 days 1 h, set when
+                                                         trimming (it outlives the hour zset)
+``eng:{a}:guard:res:<slot_id>``                  string  one reservation, ``<at> <day> <week>``: the
+                                                         instant (epoch us) and the day and week
+                                                         counter keys it counted in; TTL like its
+                                                         week counter
 ``eng:{a}:profiles``                             hash    profile key -> Profile JSON: the profiles
                                                          the current plan was made from (any worker
                                                          host can revise without the source); no TTL
@@ -139,18 +142,13 @@ def guard_week(account: str, iso_week: str) -> str:
     return f"{tag(account)}:guard:week:{iso_week}"
 
 
-def guard_last(account: str) -> str:
-    """string: the newest recorded action instant (epoch microseconds)."""
-    return f"{tag(account)}:guard:last"
-
-
 def guard_trimmed(account: str) -> str:
     """string: the cut-off (epoch us) below which the hour zset was trimmed."""
     return f"{tag(account)}:guard:trimmed"
 
 
 def guard_reservation(account: str, slot_id: str) -> str:
-    """hash: the windows one slot's reservation counted in."""
+    """string ``<at_us> <day key> <week key>``: the windows one slot's reservation counted in."""
     return f"{tag(account)}:guard:res:{_slot_id(slot_id)}"
 
 

@@ -17,7 +17,7 @@ import redis
 
 from config.settings import Settings
 from planner import keys
-from planner.guard import COUNTER_GRACE_S, Guard, from_us, to_us, windows
+from planner.guard import COUNTER_GRACE_S, HORIZON_S, Guard, from_us, to_us, windows
 from planner.store import CorruptState
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -150,6 +150,35 @@ def test_reserving_twice_counts_once(redis_client: redis.Redis) -> None:
     assert again.counts == {"hour": 1, "day": 1, "week": 1}
 
 
+def test_reservation_is_one_string_and_there_is_no_last_key(redis_client: redis.Redis) -> None:
+    """A reservation is ``<at_us> <day key> <week key>`` living as long as its week counter;
+    the guard keeps no key for the last action (the hour zset's newest entry is it)."""
+    guard = Guard(redis_client, make_settings(), "acct")
+    assert guard.reserve("a", T).allowed
+    res = keys.guard_reservation("acct", "a")
+    day_key = keys.guard_day("acct", date(2026, 2, 10))
+    week_key = keys.guard_week("acct", "2026-W07")
+    assert redis_client.type(res) == b"string"
+    assert redis_client.get(res) == f"{to_us(T)} {day_key} {week_key}".encode()
+    assert abs(redis_client.ttl(res) - redis_client.ttl(week_key)) <= 1
+    guard_keys = [keys.guard_hour("acct"), keys.guard_trimmed("acct"), day_key, week_key, res]
+    assert sorted(redis_client.keys("eng:{acct}:guard:*")) == sorted(k.encode() for k in guard_keys)
+
+
+def test_last_action_is_the_newest_recorded_instant(redis_client: redis.Redis) -> None:
+    """last_action_at is the newest entry of the hour zset, whatever ``now`` and whatever
+    order the instants arrived in; a release of the newest uncovers the one before."""
+    guard = Guard(redis_client, make_settings(hourly=10), "acct")
+    assert guard.usage(T)["last_action_at"] is None
+    for slot, minutes in (("a", 0), ("b", 20), ("late", 10)):
+        assert guard.reserve(slot, T + timedelta(minutes=minutes)).allowed
+    assert guard.usage(T)["last_action_at"] == T + timedelta(minutes=20)
+    assert guard.release("b")
+    assert guard.usage(T + timedelta(hours=5))["last_action_at"] == T + timedelta(minutes=10)
+    assert guard.release("late") and guard.release("a")
+    assert guard.usage(T)["last_action_at"] is None
+
+
 def test_release_restores_counts(redis_client: redis.Redis) -> None:
     """Release removes a reservation from every window and the last-action instant, once."""
     guard = Guard(redis_client, make_settings(hourly=2, gap_min=1), "acct")
@@ -165,6 +194,106 @@ def test_release_restores_counts(redis_client: redis.Redis) -> None:
     assert guard.release("a") and guard.release("b")
     assert guard.usage(T)["last_action_at"] is None
     assert redis_client.keys("eng:{acct}:guard:res:*") == []
+
+
+def test_the_hour_zset_always_has_a_ttl(redis_client: redis.Redis) -> None:
+    """The hour zset's TTL is not renewed by every action, but a zset emptied by a release
+    (Redis deletes it) and created again by the next reserve gets one at once, and the trim
+    mark still outlives it."""
+    guard = Guard(redis_client, make_settings(hourly=100), "acct")
+    hour, mark = keys.guard_hour("acct"), keys.guard_trimmed("acct")
+    for i in range(3):
+        assert guard.reserve(f"s{i}", T + timedelta(minutes=i)).allowed
+        assert HORIZON_S < redis_client.ttl(hour) <= redis_client.ttl(mark)
+        assert guard.release(f"s{i}") is True
+        assert redis_client.exists(hour) == 0
+    assert guard.reserve("x", T + timedelta(minutes=10)).allowed
+    assert guard.reserve("y", T + timedelta(minutes=20)).allowed
+    assert HORIZON_S < redis_client.ttl(hour) <= redis_client.ttl(mark)
+
+
+def test_release_never_drives_a_counter_below_zero(redis_client: redis.Redis) -> None:
+    """A counter found at zero stays at zero (with its TTL), one that is not a number is left
+    alone, one that is gone stays gone; the rest of the release happens."""
+    guard = Guard(redis_client, make_settings(), "acct")
+    day_key = keys.guard_day("acct", date(2026, 2, 10))
+    week_key = keys.guard_week("acct", "2026-W07")
+    assert guard.reserve("a", T).allowed and guard.reserve("b", T + timedelta(minutes=1)).allowed
+    redis_client.set(day_key, 0, keepttl=True)
+    redis_client.set(week_key, "lots", keepttl=True)
+    assert guard.release("a") is True
+    assert redis_client.get(day_key) == b"0" and redis_client.ttl(day_key) > 0
+    assert redis_client.get(week_key) == b"lots"
+    redis_client.delete(day_key, week_key)
+    assert guard.release("b") is True
+    assert redis_client.exists(day_key, week_key) == 0
+    assert redis_client.keys("eng:{acct}:guard:res:*") == []
+    assert redis_client.exists(keys.guard_hour("acct")) == 0
+
+
+def _as_hash(client: redis.Redis, key: str) -> None:
+    """Store a reservation as an older layout did: a hash {at, day, week}, same TTL."""
+    at_us, day_key, week_key = client.get(key).decode().split(" ")
+    ttl = client.pttl(key)
+    client.delete(key)
+    client.hset(key, mapping={"at": at_us, "day": day_key, "week": week_key})
+    client.pexpire(key, ttl)
+
+
+def test_reservations_an_older_layout_stored_as_hashes(redis_client: redis.Redis) -> None:
+    """Reservations made before the upgrade (hashes) still count once and release exactly."""
+    guard = Guard(redis_client, make_settings(hourly=10), "acct")
+    day_key = keys.guard_day("acct", date(2026, 2, 10))
+    for slot, minutes in (("a", 0), ("b", 1)):
+        assert guard.reserve(slot, T + timedelta(minutes=minutes)).allowed
+        _as_hash(redis_client, keys.guard_reservation("acct", slot))
+    again = guard.reserve("a", T + timedelta(minutes=2))
+    assert again.allowed and again.already_reserved
+    assert again.counts == {"hour": 2, "day": 2, "week": 2}
+    assert redis_client.type(keys.guard_reservation("acct", "a")) == b"hash"
+    assert guard.release("b") is True and guard.release("b") is False
+    assert redis_client.get(day_key) == b"1"
+    assert redis_client.zrange(keys.guard_hour("acct"), 0, -1) == [b"a"]
+
+
+def _calls(client: redis.Redis) -> Counter[str]:
+    """Commands the server ran so far, by name (those inside scripts included)."""
+    stats = client.info("commandstats")
+    return Counter({name.removeprefix("cmdstat_"): s["calls"] for name, s in stats.items()})
+
+
+def _calls_of(client: redis.Redis, call: Any) -> Counter[str]:
+    before = _calls(client)
+    call()
+    ran = _calls(client) - before
+    del ran["info"], ran["evalsha"]
+    return ran
+
+
+def test_redis_calls_inside_the_scripts(redis_client: redis.Redis) -> None:
+    """Each redis.call in a script has a fixed cost on the server (and each write an AOF
+    append): a granted reserve makes six once the day's counters and the hour zset exist,
+    a release five; a refusal two, a repeated reserve two."""
+    guard = Guard(redis_client, make_settings(hourly=100, gap_min=1), "acct")
+    assert guard.reserve("first", T).allowed  # creates the counters, the zset, the mark
+
+    def reserve(slot: str, seconds: int) -> Any:
+        return lambda: guard.reserve(slot, T + timedelta(seconds=seconds))
+
+    granted = Counter({"mget": 1, "zrangebyscore": 1, "set": 1, "zadd": 1, "incr": 2})
+    assert _calls_of(redis_client, reserve("a", 300)) == granted
+    assert _calls_of(redis_client, reserve("b", 330)) == {"mget": 1, "zrangebyscore": 1}
+    assert _calls_of(redis_client, reserve("a", 400)) == {"mget": 1, "zcount": 1}
+    released = {"get": 1, "zrem": 1, "decr": 2, "del": 1}
+    assert _calls_of(redis_client, lambda: guard.release("a")) == released
+    assert _calls_of(redis_client, lambda: guard.release("a")) == {"get": 1}
+    # every action released: the zset is gone (a new one needs its TTL), the counters are at
+    # zero and keep theirs
+    assert guard.release("first")
+    assert redis_client.exists(keys.guard_hour("acct")) == 0
+    assert _calls_of(redis_client, reserve("c", 500)) == granted + Counter({"expire": 1})
+    day_ttl = redis_client.ttl(keys.guard_day("acct", date(2026, 2, 10)))
+    assert 14 * 3600 + COUNTER_GRACE_S - 10 < day_ttl <= 14 * 3600 + COUNTER_GRACE_S  # from T
 
 
 def test_default_now_is_the_server_clock(redis_client: redis.Redis) -> None:

@@ -94,19 +94,25 @@ def test_release_after_the_counter_expired_leaves_it_alone(redis_client: redis.R
 def test_release_refuses_a_reservation_naming_another_accounts_counters(
     redis_client: redis.Redis,
 ) -> None:
-    """The counter names come from the reservation hash: a damaged one that points outside
-    the account (another hash slot on a cluster) is refused and nothing is changed."""
+    """The counter names come from the reservation: a damaged one that points outside the
+    account (another hash slot on a cluster), or that cannot be read, is refused and nothing
+    is changed."""
     guard = Guard(redis_client, make_settings(), "acct")
     at = local(date(2026, 2, 10), "10:00")
     assert guard.reserve("a", at).allowed
+    res_key = keys.guard_reservation("acct", "a")
+    at_us, day_key, week_key = redis_client.get(res_key).decode().split(" ")
+    assert (int(at_us), day_key) == (to_us(at), keys.guard_day("acct", date(2026, 2, 10)))
     other_day = keys.guard_day("other", date(2026, 2, 10))
     redis_client.set(other_day, 5)
-    redis_client.hset(keys.guard_reservation("acct", "a"), "day", other_day)
-    with pytest.raises(CorruptState, match="another account"):
-        guard.release("a")
-    assert redis_client.get(other_day) == b"5"
-    assert redis_client.exists(keys.guard_reservation("acct", "a")) == 1
-    assert guard.usage(at)["hourly"]["used"] == 1
+    for damaged in (f"{at_us} {other_day} {week_key}", f"{at_us} {day_key}", "garbage"):
+        redis_client.set(res_key, damaged, keepttl=True)
+        with pytest.raises(CorruptState, match=r"another account|not a reservation"):
+            guard.release("a")
+        assert redis_client.get(other_day) == b"5"
+        assert redis_client.get(res_key) == damaged.encode()
+        assert redis_client.get(day_key) == b"1"
+        assert guard.usage(at)["hourly"]["used"] == 1
 
 
 def test_reservation_is_per_slot_id(redis_client: redis.Redis) -> None:

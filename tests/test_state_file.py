@@ -135,6 +135,89 @@ def test_round_trip_without_a_plan(redis_client: redis.Redis, settings: Settings
     assert without_saved_at(again) == without_saved_at(first)
 
 
+def _to_older_layout(client: redis.Redis) -> None:
+    """Store the account's guard as the layout before this one did: reservations as hashes
+    {at, day, week} and a ``guard:last`` key holding the newest instant."""
+    for key in client.keys("eng:{acct}:guard:res:*"):
+        at_us, day_key, week_key = client.get(key).decode().split(" ")
+        ttl_ms = client.pttl(key)
+        client.delete(key)
+        client.hset(key, mapping={"at": at_us, "day": day_key, "week": week_key})
+        client.pexpire(key, ttl_ms)
+    hour = "eng:{acct}:guard:hour"
+    newest = client.zrange(hour, -1, -1, withscores=True)[0][1]
+    client.set("eng:{acct}:guard:last", int(newest), px=client.pttl(hour) - 5000)
+
+
+def test_import_of_a_file_from_the_older_guard_layout(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    """A file written before reservations became strings and the last-action key went away
+    (its ``guard.last`` carries that key's own expiry) imports into the current layout:
+    string reservations, no last key; the guard then counts and releases exactly."""
+    now = populate(redis_client, settings)
+    current = export(redis_client, now)
+    older = json.loads(json.dumps(current))
+    last = older["guard"]["last"]
+    assert last["at_us"] == max(e["at_us"] for e in older["guard"]["hour"]["entries"])
+    last["expires_at_ms"] -= 5000  # the old key's own TTL, set by the newest action only
+    redis_client.flushall()
+    summary = import_state(redis_client, parse_state(json.dumps(older), source="old.json"))
+    assert summary.reservations == 3
+    assert not redis_client.exists("eng:{acct}:guard:last")
+    res_keys = redis_client.keys("eng:{acct}:guard:res:*")
+    assert len(res_keys) == 3 and {redis_client.type(k) for k in res_keys} == {b"string"}
+    assert without_saved_at(export(redis_client, now)) == without_saved_at(current)
+    guard = Scheduler(settings, client=redis_client, account=ACCOUNT).guard
+    rid = next(iter(current["guard"]["reservations"]))
+    at = datetime.fromtimestamp(current["guard"]["reservations"][rid]["at_us"] / 1e6, UTC)
+    again = guard.reserve(rid, at)
+    assert again.already_reserved and again.counts["day"] == 3
+    assert guard.release(rid) is True
+    assert guard.usage(now)["daily"]["used"] == 2
+
+
+def test_export_reads_reservations_of_the_older_layout(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    """Reservations still stored as hashes (made before an upgrade) export as the strings
+    do; the leftover last key is not state (the newest hour entry is)."""
+    now = populate(redis_client, settings)
+    current = export(redis_client, now)
+    _to_older_layout(redis_client)
+    assert {redis_client.type(k) for k in redis_client.keys("eng:{acct}:guard:res:*")} == {b"hash"}
+    older = export(redis_client, now)
+    old_res, new_res = older["guard"].pop("reservations"), current["guard"].pop("reservations")
+    assert without_saved_at(older) == without_saved_at(current)
+    assert old_res.keys() == new_res.keys() and len(new_res) == 3
+    for rid, res in new_res.items():
+        old = dict(old_res[rid])
+        # PTTL + PEXPIRE above may move an expiry by a millisecond, and so its rounding
+        assert abs(old.pop("expires_at_ms") - res.pop("expires_at_ms")) <= 1000
+        assert old == res
+    redis_client.hdel(next(iter(redis_client.keys("eng:{acct}:guard:res:*"))), "week")
+    with pytest.raises(CorruptState, match="field 'week' missing"):
+        export(redis_client, now)
+
+
+def test_an_unreadable_reservation_is_not_exported(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    """A reservation string that is not '<at_us> <day key> <week key>', or names another
+    account's counters, stops the export with the key named."""
+    now = populate(redis_client, settings)
+    key = redis_client.keys("eng:{acct}:guard:res:*")[0]
+    at_us, day_key, week_key = redis_client.get(key).decode().split(" ")
+    for damaged, reason in (
+        (f"{at_us} {day_key}", "not a reservation"),
+        (f"x {day_key} {week_key}", "not a number"),
+        (f"{at_us} {day_key.replace('acct', 'other')} {week_key}", "not this account's"),
+    ):
+        redis_client.set(key, damaged, keepttl=True)
+        with pytest.raises(CorruptState, match=reason):
+            export(redis_client, now)
+
+
 def _system_redis() -> Path | None:
     """A redis-server of another version than the session's (a 7.x reads expiries exactly)."""
     other = shutil.which("redis-server", path=os.defpath)

@@ -6,9 +6,8 @@
 -- KEYS[1]  hour zset       eng:{a}:guard:hour           reservation ids by instant (us)
 -- KEYS[2]  day counter     eng:{a}:guard:day:<date>     the action's local date
 -- KEYS[3]  week counter    eng:{a}:guard:week:<YYYY-Www> the action's local ISO week
--- KEYS[4]  last action     eng:{a}:guard:last           newest recorded instant (us)
--- KEYS[5]  reservation     eng:{a}:guard:res:<slot id>  {at, day, week}
--- KEYS[6]  trim mark       eng:{a}:guard:trimmed        hour zset entries below it are gone
+-- KEYS[4]  reservation     eng:{a}:guard:res:<slot id>  string '<at_us> <day key> <week key>'
+-- KEYS[5]  trim mark       eng:{a}:guard:trimmed        hour zset entries below it are gone
 -- ARGV[1]  now, epoch us (the action's instant), an integer in decimal
 -- ARGV[2]  reservation id (the slot id)
 -- ARGV[3]  the guard's constants, packed as eight little-endian doubles (Redis' struct
@@ -20,8 +19,7 @@
 --            window                rolling window, us (3600e6)
 --            horizon               trim horizon, us: entries older than now - horizon may
 --                                  be dropped when recording (see Trimming)
---            long_ttl              hour zset and last-action TTL, s (the trim mark's is a
---                                  window longer)
+--            long_ttl              hour zset TTL, s (the trim mark's is a window longer)
 --            grace                 day / week counters outlive their period by this, s
 -- ARGV[4]  the local day of now, packed as two doubles ('<dd'): its end (the next local
 --          midnight) and the end of its ISO week (the next local Monday 00:00), epoch us.
@@ -39,13 +37,21 @@
 --   hour        actions in (now - window, now]; day, week: the counters (after recording)
 -- Errors   "CORRUPT ..." when a counter is not a number (checked before any write).
 --
+-- Cost: the server pays a fixed price for every redis.call (and every write is appended to
+-- the AOF), so the common case makes six: MGET (counters, trim mark, reservation),
+-- ZRANGEBYSCORE, then SET, ZADD, INCR, INCR. The rest happen only when needed: EXPIRE of a
+-- counter when it is created, of the hour zset when it may have just been created or when
+-- trimming (see Trimming), ZCOUNT on 'already'.
+--
 -- The hour window is checked as a sliding window around now, not only (now - W, now]:
 -- callers pass their own now (fetched a moment earlier, or from another host), so an
 -- earlier instant may arrive after a later one. Then every run of (hourly + 1) recorded
 -- instants that includes now must span at least the window; the gap is checked against
 -- neighbours on both sides. With instants arriving in order this is the classic check.
+-- The newest recorded instant is the hour zset's last entry (trimming never removes it):
+-- no separate 'last action' key is kept.
 -- Trimming: entries older than (now - horizon) are dropped when recording (lazily, about
--- once per window of progress), and the cut-off is remembered (KEYS[6]); an instant whose
+-- once per window of progress), and the cut-off is remembered (KEYS[5]); an instant whose
 -- neighbourhood reaches below it is 'stale'.
 local now = tonumber(ARGV[1])
 local id = ARGV[2]
@@ -61,14 +67,16 @@ local function reply(outcome, blocked_by, wait, hour, day, week)
   return string.format('%s %s %d %d %d %d', outcome, blocked_by, wait, hour, day, week)
 end
 
--- One read for the four strings (every inner call costs the server time).
-local got = redis.call('MGET', KEYS[2], KEYS[3], KEYS[4], KEYS[6])
+-- One read for the four strings (every inner call costs the server time). A reservation
+-- that is not a string (a hash, as an older layout wrote it) reads as nil here; the SET NX
+-- below still finds it.
+local got = redis.call('MGET', KEYS[2], KEYS[3], KEYS[5], KEYS[4])
 local day, week = tonumber(got[1] or 0), tonumber(got[2] or 0)
-local last, mark = tonumber(got[3] or ''), tonumber(got[4] or '')
+local mark = tonumber(got[3] or '')
 if day == nil then return redis.error_reply('CORRUPT ' .. KEYS[2] .. ' is not a number') end
 if week == nil then return redis.error_reply('CORRUPT ' .. KEYS[3] .. ' is not a number') end
 
-if redis.call('EXISTS', KEYS[5]) == 1 then
+if got[4] then
   local hour = redis.call('ZCOUNT', KEYS[1], string.format('(%d', now - window), ARGV[1])
   return reply('already', '-', 0, hour, day, week)
 end
@@ -141,34 +149,50 @@ end
 
 -- Numbers go to redis.call as strings made with '%d': a Lua number would be printed with
 -- '%.17g' on every call, which costs more than the command itself.
-local long_ttl_s = string.format('%d', long_ttl)
+--
+-- The reservation first, and only if no key holds it (NX): the MGET above saw no string
+-- there, so this fails only for a reservation of another type (a hash written by an older
+-- layout), which is 'already' too. Nothing has been written when it fails. It lives as long
+-- as its week counter, so a release finds the counters it names.
+local week_ttl = string.format('%d', math.ceil(to_monday / 1e6) + grace)
+if not redis.call('SET', KEYS[4], ARGV[1] .. ' ' .. KEYS[2] .. ' ' .. KEYS[3], 'NX', 'EX',
+                  week_ttl) then
+  return reply('already', '-', 0, hour, day, week)
+end
 redis.call('ZADD', KEYS[1], ARGV[1], id)
-redis.call('EXPIRE', KEYS[1], long_ttl_s)
 -- Trimming is lazy: only once the cut-off has moved a whole window past the mark, about
--- once an hour rather than on every action (it costs two writes). Entries between the mark
--- and the cut-off stay a little longer and are still checked exactly. The mark must not
--- expire before the hour zset (without it a stale instant would be checked against a
--- trimmed zset), so it is written with a TTL one window longer than the zset's: the zset's
--- TTL is refreshed by every action, the mark's only when trimming, which happens whenever
--- instants have moved on by a window. Like the counters' TTLs (derived from instants but
--- counted by the server's clock), this assumes instants follow the server's clock, as they
--- do in production (Redis TIME, or a worker's clock near it).
+-- once an hour rather than on every action (it costs three writes). Entries between the
+-- mark and the cut-off stay a little longer and are still checked exactly.
+--
+-- TTLs of the hour zset and the mark. Like the counters' TTLs (derived from instants but
+-- counted by the server's clock), they assume instants follow the server's clock, as they
+-- do in production (Redis TIME, or a worker's clock near it). The zset gets its TTL
+-- (long_ttl = horizon + a day) when trimming, and when no entry lay within a window of now
+-- (then the zset may have been empty, i.e. absent, and this ZADD created it): a zset that
+-- held an entry near now existed, with a TTL from an earlier action, so every zset has one.
+-- Between two trims instants move on by at most a window (trimming happens as soon as the
+-- cut-off passes mark + window), so the zset still lives at least long_ttl - window =
+-- horizon + 23 h after its newest action: longer than any check reads back (the horizon).
+-- The mark must not expire before the zset (without it a stale instant would be checked
+-- against a trimmed zset): it is written only when trimming, with a TTL one window longer
+-- than the zset's, and the zset's TTL is otherwise renewed only within that window.
+local long_ttl_s = string.format('%d', long_ttl)
 local cutoff = now - horizon
 if mark == nil or cutoff > mark + window then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%d', cutoff))
-  redis.call('SET', KEYS[6], string.format('%d', cutoff), 'EX',
+  redis.call('SET', KEYS[5], string.format('%d', cutoff), 'EX',
              string.format('%d', long_ttl + window / 1e6))
+  redis.call('EXPIRE', KEYS[1], long_ttl_s)
+elseif #near == 0 then
+  redis.call('EXPIRE', KEYS[1], long_ttl_s)
 end
+-- A counter gets its TTL when this INCR creates it (the MGET found none). One that exists
+-- has had its TTL since it was created, here; a counter at zero (every action of the day
+-- released) keeps it, and a release never creates one (see guard_release).
 day = redis.call('INCR', KEYS[2])
-if day == 1 then
+if not got[1] then
   redis.call('EXPIRE', KEYS[2], string.format('%d', math.ceil(to_midnight / 1e6) + grace))
 end
 week = redis.call('INCR', KEYS[3])
-local week_ttl = string.format('%d', math.ceil(to_monday / 1e6) + grace)
-if week == 1 then redis.call('EXPIRE', KEYS[3], week_ttl) end
-if last == nil or now > last then
-  redis.call('SET', KEYS[4], ARGV[1], 'EX', long_ttl_s)
-end
-redis.call('HSET', KEYS[5], 'at', ARGV[1], 'day', KEYS[2], 'week', KEYS[3])
-redis.call('EXPIRE', KEYS[5], week_ttl)
+if not got[2] then redis.call('EXPIRE', KEYS[3], week_ttl) end
 return reply('allowed', '-', 0, hour + 1, day, week)

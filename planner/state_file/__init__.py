@@ -12,9 +12,10 @@ Redis is the source of truth; the file is for inspection and backup. Besides the
 ``ledger``, ``profiles``, ``breaker``, ``outbox``
     the coverage ledger, the profile snapshot, the circuit breaker, pending write-backs.
 ``guard``
-    the guard's keys value for value: hour zset entries, day and week counters, last
-    action, trim mark and reservations; instants in epoch microseconds as in Redis,
-    expiries as absolute epoch milliseconds of the Redis clock.
+    the guard's keys value for value: hour zset entries, day and week counters, trim mark
+    and reservations; instants in epoch microseconds as in Redis, expiries as absolute
+    epoch milliseconds of the Redis clock. ``last`` (the last action) is the newest hour
+    entry, derived on export and ignored on import.
 
 Not exported: other weeks, the slot -> job map and RQ's jobs (the CLI schedules fresh jobs
 after an import), the demo clock. Export, import into an empty Redis, export again: the

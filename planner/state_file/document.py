@@ -81,7 +81,14 @@ class Reservation(_Expiring):
 
 
 class GuardState(_Strict):
-    """The guard's keys (see :mod:`planner.keys`), value for value."""
+    """The guard's keys (see :mod:`planner.keys`), value for value, and ``last``.
+
+    ``last`` is the newest action: the newest ``hour`` entry, with the hour zset's expiry.
+    It is derived, written for readers of the file; import ignores it. (Files from before
+    the guard dropped its ``guard:last`` key hold that key's value here, which was the same
+    instant.) ``reservations`` are stored as strings; older layouts stored hashes of the
+    same three values, and either is exported the same way.
+    """
 
     hour: HourWindow | None = None
     days: dict[date, Count] = Field(default_factory=dict)

@@ -9,6 +9,11 @@ Expiries are read as absolute epoch milliseconds of the Redis clock, rounded to 
 seconds: ``PEXPIRETIME`` (Redis >= 7) is exact, but older servers only offer ``TIME`` +
 ``PTTL``, which may read the clock a millisecond apart. Rounded, every server version gives
 the same document, and a round trip is exact (the guard sets its TTLs in seconds anyway).
+
+Reservations are strings (``<at_us> <day key> <week key>``); one still stored as a hash
+``{at, day, week}`` by an older layout is read too (their types are read before the
+transaction: the guard only ever creates strings, and deleting one touches the hour zset).
+The document's ``guard.last`` is the hour zset's newest entry (there is no key of its own).
 """
 
 from __future__ import annotations
@@ -42,14 +47,13 @@ class Snapshot:
 
 
 def fixed_keys(account: str) -> list[str]:
-    """ledger, profiles, breaker, outbox, guard hour, guard last, guard trim mark."""
+    """ledger, profiles, breaker, outbox, guard hour, guard trim mark."""
     return [
         keys.ledger(account),
         keys.profiles(account),
         keys.breaker(account),
         keys.outbox(account),
         keys.guard_hour(account),
-        keys.guard_last(account),
         keys.guard_trimmed(account),
     ]
 
@@ -78,6 +82,7 @@ def read_account(client: redis.Redis, account: str, week_start: date) -> Snapsho
                     zsets = [client.zrange(k, 0, -1, withscores=True) for k in day_keys]
                     indexed = week_codec.index_week(account, week_start, meta, day_keys, zsets)
                 timed = [*fixed[4:], *scan_guard(client, account)]
+                hashes = _hash_reservations(client, timed)
                 names = [meta_key, *(i.slot_key for i in indexed), *fixed[:4], *timed, *timed]
                 pipe.multi()
                 pipe.time()
@@ -88,7 +93,7 @@ def read_account(client: redis.Redis, account: str, week_start: date) -> Snapsho
                 pipe.lrange(fixed[3], 0, -1)
                 pipe.zrange(fixed[4], 0, -1, withscores=True)
                 for key in timed[1:]:
-                    pipe.hgetall(key) if ":guard:res:" in key else pipe.get(key)
+                    pipe.hgetall(key) if key in hashes else pipe.get(key)
                 for key in timed:
                     pipe.pexpiretime(key) if absolute else pipe.pttl(key)
                 try:
@@ -105,6 +110,17 @@ def read_account(client: redis.Redis, account: str, week_start: date) -> Snapsho
                 absolute=absolute,
             )
     raise StoreError(f"{meta_key}: gave up after {MAX_WATCH_RETRIES} concurrent changes")
+
+
+def _hash_reservations(client: redis.Redis, names: list[str]) -> set[str]:
+    """The reservations among ``names`` stored as hashes (by an older layout)."""
+    found = [k for k in names if ":guard:res:" in k]
+    if not found:
+        return set()
+    pipe = client.pipeline(transaction=False)
+    for key in found:
+        pipe.type(key)
+    return {k for k, kind in zip(found, pipe.execute(), strict=True) if text(kind) == "hash"}
 
 
 def _decode(
@@ -158,25 +174,28 @@ def _integer(key: str, raw: Any) -> int:
         value = float(text(raw)) if isinstance(raw, bytes | str) else float(raw)
     except ValueError:
         raise CorruptState(key, f"not a number: {raw!r}") from None
-    if value != int(value) or value < 0:
+    if not value.is_integer() or value < 0:
         raise CorruptState(key, f"not a non-negative integer: {raw!r}")
     return int(value)
 
 
 def _guard(account: str, values: dict[str, Any], expiry: dict[str, int | None]) -> dict[str, Any]:
-    hour_key, last_key, trim_key = fixed_keys(account)[4:]
+    hour_key, trim_key = fixed_keys(account)[4:]
     members = values.pop(hour_key)
-    entries = [{"id": text(m), "at_us": _integer(hour_key, s)} for m, s in members]
+    instants = [(text(m), _integer(hour_key, s)) for m, s in members]
+    entries = [{"id": ident, "at_us": at_us} for ident, at_us in instants]
+    hour_expiry, trim_expiry = expiry[hour_key], expiry[trim_key]
+    newest = max((at_us for _, at_us in instants), default=None)
+    raw = values.pop(trim_key)
+    trimmed = None if raw is None else _integer(trim_key, raw)
     out: dict[str, Any] = {
-        "hour": {"entries": entries, "expires_at_ms": expiry[hour_key]} if entries else None,
+        "hour": {"entries": entries, "expires_at_ms": hour_expiry} if entries else None,
         "days": {},
         "weeks": {},
+        "last": None if newest is None else {"at_us": newest, "expires_at_ms": hour_expiry},
+        "trimmed": None if trimmed is None else {"at_us": trimmed, "expires_at_ms": trim_expiry},
         "reservations": {},
     }
-    for name, key in (("last", last_key), ("trimmed", trim_key)):
-        raw = values.pop(key)
-        at_us = None if raw is None else _integer(key, raw)
-        out[name] = None if at_us is None else {"at_us": at_us, "expires_at_ms": expiry[key]}
     for key, raw in values.items():
         if not raw:
             continue  # expired between the scan and the read
@@ -197,8 +216,14 @@ def _guard(account: str, values: dict[str, Any], expiry: dict[str, int | None]) 
 def _reservation(
     account: str, key: str, ident: str, raw: Any, expires: int | None
 ) -> dict[str, Any]:
-    fields = codec.text_hash(raw, key)
-    codec.require(fields, ("at", "day", "week"), key)
+    if isinstance(raw, dict):  # a hash, as an older layout stored reservations
+        fields = codec.text_hash(raw, key)
+        codec.require(fields, ("at", "day", "week"), key)
+    else:
+        parts = text(raw).split(" ")
+        if len(parts) != 3:
+            raise CorruptState(key, f"not a reservation '<at_us> <day key> <week key>': {raw!r}")
+        fields = dict(zip(("at", "day", "week"), parts, strict=True))
     day = codec.field_date({"day": fields["day"].rsplit(":", 1)[-1]}, "day", key)
     week = fields["week"].rsplit(":", 1)[-1]
     if (

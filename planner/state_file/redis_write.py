@@ -87,10 +87,11 @@ def account_commands(
         key = keys.guard_hour(account)
         scored = [x for e in hour["entries"] for x in (e["at_us"], e["id"])]
         timed(key, ("ZADD", key, *scored), hour["expires_at_ms"])
-    for name, make in (("last", keys.guard_last), ("trimmed", keys.guard_trimmed)):
-        if guard.get(name):
-            key = make(account)
-            timed(key, ("SET", key, guard[name]["at_us"]), guard[name]["expires_at_ms"])
+    # guard["last"] is the newest hour entry, not a key of its own (files written before
+    # the guard dropped that key hold its value too): nothing to write.
+    if guard.get("trimmed"):
+        key = keys.guard_trimmed(account)
+        timed(key, ("SET", key, guard["trimmed"]["at_us"]), guard["trimmed"]["expires_at_ms"])
     for day_, c in guard.get("days", {}).items():
         key = keys.guard_day(account, day_)
         timed(key, ("SET", key, c["count"]), c["expires_at_ms"])
@@ -98,13 +99,10 @@ def account_commands(
         key = keys.guard_week(account, label)
         timed(key, ("SET", key, c["count"]), c["expires_at_ms"])
     for rid, r in guard.get("reservations", {}).items():
+        # a string, as the guard's scripts write it (older layouts wrote a hash)
         key = keys.guard_reservation(account, rid)
-        fields = {
-            "at": str(r["at_us"]),
-            "day": keys.guard_day(account, r["day"]),
-            "week": keys.guard_week(account, r["week"]),
-        }
-        timed(key, ("HSET", key, *_flat(fields)), r["expires_at_ms"])
+        day_key, week_key = keys.guard_day(account, r["day"]), keys.guard_week(account, r["week"])
+        timed(key, ("SET", key, f"{r['at_us']} {day_key} {week_key}"), r["expires_at_ms"])
     return cmds, skipped
 
 
