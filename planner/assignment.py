@@ -116,8 +116,7 @@ class LocalCalendar:
 
     def hhmm(self, us: int) -> str:
         """Local clock time of the instant ``us`` as HH:MM."""
-        minute = (us + self.offset_us(us)) // 60_000_000 % 1440
-        return f"{minute // 60:02d}:{minute % 60:02d}"
+        return _HHMM[(us + self.offset_us(us)) // 60_000_000 % 1440]
 
     def ordinals(self, us: IntArray) -> IntArray:
         """Local dates (ordinals) of the instants ``us``; NEVER_US gives NEVER_DAY."""
@@ -136,6 +135,9 @@ class LocalCalendar:
         out[never] = NEVER_DAY
         return out
 
+
+_HHMM = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
+"""HH:MM of every minute of a day (formatting one costs more than looking it up)."""
 
 _CALENDARS: dict[tzinfo, LocalCalendar] = {}
 
