@@ -313,12 +313,16 @@ _GIVEN_FIELDS = frozenset(("slot_id", "index", "scheduled_time", "scheduled_at",
 # tests/test_fast_paths.py checks the result equals a validated model, field for field.
 def _assemble(values: dict[str, Any], fields_set: set[str]) -> ScheduledEngagement:
     """A slot from every one of its field values (in field order), without validation."""
-    slot = ScheduledEngagement.__new__(ScheduledEngagement)
-    object.__setattr__(slot, "__dict__", values)
-    object.__setattr__(slot, "__pydantic_fields_set__", fields_set)
-    object.__setattr__(slot, "__pydantic_extra__", None)  # extra="forbid": never any
-    object.__setattr__(slot, "__pydantic_private__", None)  # no private attributes
+    slot = _new_slot(ScheduledEngagement)
+    _set(slot, "__dict__", values)
+    _set(slot, "__pydantic_fields_set__", fields_set)
+    _set(slot, "__pydantic_extra__", None)  # extra="forbid": never any
+    _set(slot, "__pydantic_private__", None)  # no private attributes
     return slot
+
+
+_new_slot = ScheduledEngagement.__new__
+_set = object.__setattr__
 
 
 def _rebind(slot: ScheduledEngagement, fields: dict[str, Any]) -> ScheduledEngagement:
