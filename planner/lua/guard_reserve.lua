@@ -152,7 +152,8 @@ end
 --
 -- The reservation first, and only if no key holds it (NX): the MGET above saw no string
 -- there, so this fails only for a reservation of another type (a hash written by an older
--- layout), which is 'already' too. Nothing has been written when it fails. It lives as long
+-- layout), which is 'already' too (found only here, after the windows: while they block,
+-- such a slot is told 'blocked'). Nothing has been written when it fails. It lives as long
 -- as its week counter, so a release finds the counters it names.
 local week_ttl = string.format('%d', math.ceil(to_monday / 1e6) + grace)
 if not redis.call('SET', KEYS[4], ARGV[1] .. ' ' .. KEYS[2] .. ' ' .. KEYS[3], 'NX', 'EX',
@@ -176,15 +177,14 @@ redis.call('ZADD', KEYS[1], ARGV[1], id)
 -- The mark must not expire before the zset (without it a stale instant would be checked
 -- against a trimmed zset): it is written only when trimming, with a TTL one window longer
 -- than the zset's, and the zset's TTL is otherwise renewed only within that window.
-local long_ttl_s = string.format('%d', long_ttl)
 local cutoff = now - horizon
 if mark == nil or cutoff > mark + window then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('(%d', cutoff))
   redis.call('SET', KEYS[5], string.format('%d', cutoff), 'EX',
              string.format('%d', long_ttl + window / 1e6))
-  redis.call('EXPIRE', KEYS[1], long_ttl_s)
+  redis.call('EXPIRE', KEYS[1], string.format('%d', long_ttl))
 elseif #near == 0 then
-  redis.call('EXPIRE', KEYS[1], long_ttl_s)
+  redis.call('EXPIRE', KEYS[1], string.format('%d', long_ttl))
 end
 -- A counter gets its TTL when this INCR creates it (the MGET found none). One that exists
 -- has had its TTL since it was created, here; a counter at zero (every action of the day
