@@ -2,8 +2,8 @@
 
 Exit 0 when every target is met, 1 otherwise. ``--json`` prints
 ``{name: {"value", "unit", "target", "baseline", "ratio", "pass"}}`` on stdout (notes go
-to stderr); otherwise a table. ``--quick`` does fewer repetitions and scales the two long
-entries (simulation runs, accounts) linearly; the notes say where.
+to stderr); otherwise a table. ``--quick`` does fewer repetitions and times 100 of the 1,000
+accounts, scaling that entry linearly; the notes say where.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def _num(value: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (~1-2 min)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (~40 s)")
     parser.add_argument("--json", action="store_true", help="print JSON on stdout")
     parser.add_argument(
         "--only",
