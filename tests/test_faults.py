@@ -1278,6 +1278,10 @@ def test_generate_week_plans_with_the_accounts_own_settings(inputs: Inputs) -> N
     assert result.exit_code == 0, result.output
     plan = json.loads(result.stdout)
     urls = {e["linkedin_url"] for d in plan["days"].values() for e in d["engagements"]}
+    # 30 profiles cannot always fill a busy day: a profile projected engaged the day before
+    # is not eligible (I5), so a slot may stay unbound ("") with some of the draws of the
+    # unseeded "next" week.
+    urls.discard("")
     assert plan["timezone"] == "Asia/Tokyo"
     assert urls and all("/in/tokyo-" in u for u in urls), sorted(urls)[:3]
 
