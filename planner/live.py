@@ -147,8 +147,8 @@ def ensure_jobs(live: Live, plan: WeeklyPlan) -> int:
     slots = [slot for slot in plan.slots() if slot.is_open]
     job_ids = current_job_ids(live, [s.slot_id for s in slots])
     alive = jobs_alive(live, job_ids)
-    mapping = live.clock.time_map()  # one read for the week, not one per slot
-    for i in _stranded(live, slots, job_ids, alive, mapping):
+    real_now, mapping = live.clock.read()  # one read for the week, not one per slot
+    for i in _stranded(live, slots, job_ids, alive, now=(real_now, mapping)):
         alive[i] = False
         job_ids[i] = next_stranded_id(job_ids[i])
     dead = [(s, j) for s, j, a in zip(slots, job_ids, alive, strict=True) if not a]
@@ -168,7 +168,8 @@ def _stranded(
     slots: Sequence[ScheduledEngagement],
     job_ids: list[str],
     alive: list[bool],
-    mapping: TimeMap | None,
+    *,
+    now: tuple[datetime, TimeMap | None],
 ) -> list[int]:
     """Indexes of jobs a dead worker took into RQ's intermediate list; they are let go.
 
@@ -179,13 +180,13 @@ def _stranded(
     gets a job under a new id, since RQ's built-in scheduler refuses an id it still knows.
     Should a live worker hold it after all, the slot's claim lets one run at most (I3).
     """
-    real_now = live.clock.real_now()
-    now = real_now if mapping is None else mapping.virtual(real_now)
+    real_now, mapping = now
+    virtual_now = real_now if mapping is None else mapping.virtual(real_now)
     candidates = []
     for i, (slot, ok) in enumerate(zip(slots, alive, strict=True)):
         due = ensure_aware_utc(slot.scheduled_at, what="instant")
         real_due = due if mapping is None else mapping.real(due)
-        if ok and now - due > STRANDED_GRACE and real_now - real_due > STRANDED_GRACE_REAL:
+        if ok and virtual_now - due > STRANDED_GRACE and real_now - real_due > STRANDED_GRACE_REAL:
             candidates.append(i)
     if not candidates:
         return []

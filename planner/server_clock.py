@@ -9,6 +9,7 @@ time, and delayed jobs are scheduled at the matching real instants.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -37,6 +38,27 @@ class TimeMap:
 IDENTITY = None
 
 
+def from_time_reply(reply: tuple[int, int]) -> datetime:
+    """The instant of a Redis ``TIME`` reply (seconds, microseconds)."""
+    seconds, micros = reply
+    return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=micros)
+
+
+def parse_time_map(raw: Mapping[bytes | str, bytes | str]) -> TimeMap | None:
+    """The map stored in ``eng:clock`` (None: real time); ValueError naming the key."""
+    if not raw:
+        return IDENTITY
+    fields = {text(k): text(v) for k, v in raw.items()}
+    try:
+        return TimeMap(
+            real_origin=datetime.fromisoformat(fields["real_origin"]),
+            virtual_origin=datetime.fromisoformat(fields["virtual_origin"]),
+            speed=float(fields["speed"]),
+        )
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"{keys.clock()}: unreadable time map {fields!r}") from exc
+
+
 class ServerClock:
     """A ``Clock`` reading Redis ``TIME`` (and the demo time map, if one is installed)."""
 
@@ -44,22 +66,18 @@ class ServerClock:
         self._client = client
 
     def real_now(self) -> datetime:
-        seconds, micros = self._client.time()
-        return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=micros)
+        return from_time_reply(self._client.time())
 
     def time_map(self) -> TimeMap | None:
-        raw = self._client.hgetall(keys.clock())
-        if not raw:
-            return IDENTITY
-        fields = {text(k): text(v) for k, v in raw.items()}
-        try:
-            return TimeMap(
-                real_origin=datetime.fromisoformat(fields["real_origin"]),
-                virtual_origin=datetime.fromisoformat(fields["virtual_origin"]),
-                speed=float(fields["speed"]),
-            )
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"{keys.clock()}: unreadable time map {fields!r}") from exc
+        return parse_time_map(self._client.hgetall(keys.clock()))
+
+    def read(self) -> tuple[datetime, TimeMap | None]:
+        """Redis TIME and the time map in one round trip."""
+        pipe = self._client.pipeline(transaction=False)
+        pipe.time()
+        pipe.hgetall(keys.clock())
+        reply, raw = pipe.execute()
+        return from_time_reply(reply), parse_time_map(raw)
 
     def __call__(self) -> datetime:
         real = self.real_now()

@@ -411,47 +411,12 @@ class Fleet:
 # ---- inside worker processes -----------------------------------------------------------
 
 
-def skew_host_clock(offset_s: float) -> None:
-    """Shift this process's wall clock by ``offset_s``: ``time.time``, ``datetime.now`` & co.
-
-    Must run before anything imports ``datetime.datetime`` by name. ``time.monotonic`` is
-    left alone (a wrong wall clock does not change how fast time passes).
-    """
-    import datetime as dt
-
-    real_time, real_time_ns = time.time, time.time_ns
-    time.time = lambda: real_time() + offset_s
-    time.time_ns = lambda: real_time_ns() + int(offset_s * 1e9)
-    original = dt.datetime
-    shift = dt.timedelta(seconds=offset_s)
-
-    class _Meta(type):
-        def __instancecheck__(cls, obj: object) -> bool:
-            return isinstance(obj, original)
-
-        def __subclasscheck__(cls, sub: type) -> bool:
-            return issubclass(sub, original)
-
-    class SkewedDatetime(original, metaclass=_Meta):  # type: ignore[misc]
-        @classmethod
-        def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:
-            return original.now(tz) + shift
-
-        @classmethod
-        def utcnow(cls) -> dt.datetime:
-            return original.now(dt.UTC).replace(tzinfo=None) + shift
-
-        @classmethod
-        def today(cls) -> dt.datetime:
-            return original.now() + shift
-
-    dt.datetime = SkewedDatetime  # type: ignore[misc]
-
-
 def worker_main() -> None:
     """A fault-suite worker: skew the host clock if asked, build the runtime, run ``rq worker``."""
     skew = float(os.environ.get(SKEW_ENV) or 0)
     if skew:
+        from tests.skewed_worker import skew_host_clock
+
         skew_host_clock(skew)
     import worker.demo_handler
     import worker.jobs
@@ -936,3 +901,38 @@ class Summary:
         rule = "  ".join("-" * w for w in widths)
         notes = [f"  {r.scenario}: {r.note}" for r in self.rows if r.note]
         return "\n".join([line(head), rule, *map(line, body), rule, line(total), *notes])
+
+
+def one_slot(live: Live, at: datetime) -> WeeklyPlan:
+    """A stored week (replacing any) with a single open slot at ``at`` (the account's settings)."""
+    from planner.weekly_plan import (
+        DailySlot,
+        ScheduledEngagement,
+        WeeklyPlan,
+        slot_id_for,
+        week_monday,
+    )
+
+    day = at.astimezone(live.settings.tz).date()
+    slot = ScheduledEngagement(
+        slot_id=slot_id_for(live.account, day, 0),
+        index=0,
+        linkedin_url=f"https://www.linkedin.com/in/{live.account}-solo",
+        name="Solo",
+        scheduled_time=f"{at.astimezone(live.settings.tz):%H:%M}",
+        scheduled_at=at,
+        priority_score=1.0,
+        days_since_last_like=10.0,
+        forced=False,
+    )
+    monday = week_monday(day)
+    plan = WeeklyPlan(
+        account=live.account,
+        timezone=live.settings.TIMEZONE,
+        week_start=monday,
+        week_number=monday.isocalendar()[1],
+        created_at=at,
+        days={day.isoformat(): DailySlot(date=day, budget=1, engagements=[slot])},
+    )
+    live.store.save_week(plan, replace=True)
+    return plan

@@ -4,7 +4,7 @@ Shifts this process's wall clock (``time.time``, ``datetime.now`` & co., inherit
 work horses it forks) by ``SKEW_S`` seconds before RQ is imported, then runs
 ``rq worker ARGS``. ``time.monotonic`` is left alone: a wrong wall clock does not change
 how fast time passes. Redis ``TIME``, which the scheduler's clock reads, is unaffected.
-(The technique of the fault suite's skewed hosts, commit 80fbbed.)
+The fault suite's skewed hosts (tests/fault_harness.py) use the same function.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ from tests.fault_harness import (
     live_for,
     load_week,
     measure_account,
+    one_slot,
     pending_jobs,
     plan_accounts,
     queues_idle,
@@ -741,35 +742,6 @@ def test_worker_hosts_ten_minutes_off_still_decide_by_redis_time(
         reports,
         f"{len(skews)} runs stamped +/-600 s by RQ, decided on Redis TIME",
     )
-
-
-def one_slot(live: Live, at: datetime) -> WeeklyPlan:
-    """A stored week with a single open slot at ``at`` (the account's settings apply)."""
-    from planner.weekly_plan import DailySlot, ScheduledEngagement, slot_id_for, week_monday
-
-    day = at.astimezone(live.settings.tz).date()
-    slot = ScheduledEngagement(
-        slot_id=slot_id_for(live.account, day, 0),
-        index=0,
-        linkedin_url=f"https://www.linkedin.com/in/{live.account}-solo",
-        name="Solo",
-        scheduled_time=f"{at.astimezone(live.settings.tz):%H:%M}",
-        scheduled_at=at,
-        priority_score=1.0,
-        days_since_last_like=10.0,
-        forced=False,
-    )
-    monday = week_monday(day)
-    plan = WeeklyPlan(
-        account=live.account,
-        timezone=live.settings.TIMEZONE,
-        week_start=monday,
-        week_number=monday.isocalendar()[1],
-        created_at=at,
-        days={day.isoformat(): DailySlot(date=day, budget=1, engagements=[slot])},
-    )
-    live.store.save_week(plan)
-    return plan
 
 
 def test_job_stranded_by_a_dead_worker_is_rescheduled(

@@ -26,13 +26,8 @@ from planner.enqueue import (
     rq_worker_key,
 )
 from planner.live import Live, ensure_jobs, job_alive, jobs_alive, next_stranded_id
-from planner.weekly_plan import (
-    DailySlot,
-    ScheduledEngagement,
-    WeeklyPlan,
-    slot_id_for,
-    week_monday,
-)
+from planner.weekly_plan import WeeklyPlan
+from tests.fault_harness import one_slot
 
 ACCOUNT = "acct"
 JOB = "acct-20260209-000"
@@ -167,30 +162,7 @@ INTERMEDIATE = f"{QUEUE_KEY}:intermediate"
 
 def overdue_week(live: Live, late: timedelta) -> WeeklyPlan:
     """A stored week whose one pending slot fell due ``late`` ago (by Redis TIME)."""
-    at = live.clock() - late
-    day = at.astimezone(live.settings.tz).date()
-    slot = ScheduledEngagement(
-        slot_id=slot_id_for(live.account, day, 0),
-        index=0,
-        linkedin_url="https://www.linkedin.com/in/solo",
-        name="Solo",
-        scheduled_time=f"{at.astimezone(live.settings.tz):%H:%M}",
-        scheduled_at=at,
-        priority_score=1.0,
-        days_since_last_like=10.0,
-        forced=False,
-    )
-    monday = week_monday(day)
-    plan = WeeklyPlan(
-        account=live.account,
-        timezone=live.settings.TIMEZONE,
-        week_start=monday,
-        week_number=monday.isocalendar()[1],
-        created_at=at,
-        days={day.isoformat(): DailySlot(date=day, budget=1, engagements=[slot])},
-    )
-    live.store.save_week(plan, replace=True)
-    return plan
+    return one_slot(live, live.clock() - late)
 
 
 def taken_by_a_worker(live: Live, job_id: str, *, into: str = INTERMEDIATE) -> None:

@@ -45,7 +45,7 @@ from planner.enqueue import slot_job_id
 from planner.guard import Guard
 from planner.ledger import record_outcome
 from planner.profiles import profile_key
-from planner.server_clock import TimeMap
+from planner.server_clock import TimeMap, from_time_reply, parse_time_map
 from planner.service import Live, schedule_slot
 from planner.sources.base import OutcomeUpdate
 from planner.store import (
@@ -119,26 +119,11 @@ def read_snapshot(live: Live, slot_id: str) -> Snapshot:
     with translate(names[2]):
         replies = checked(pipe.execute(raise_on_error=False), names)
     read_at = time.monotonic()
-    (seconds, micros), clock_raw, slot_raw, paused = replies
-    real_now = datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=micros)
+    time_reply, clock_raw, slot_raw, paused = replies
+    real_now = from_time_reply(time_reply)
     record = codec.decode_slot(names[2], slot_raw) if slot_raw else None
     paused_day = date.fromisoformat(text(paused)) if paused else None
-    return Snapshot(real_now, _time_map(clock_raw), record, paused_day, read_at)
-
-
-def _time_map(raw: dict[bytes, bytes]) -> TimeMap | None:
-    """The demo's time map as ``ServerClock.time_map`` reads it (None: real time)."""
-    if not raw:
-        return None
-    fields = {text(k): text(v) for k, v in raw.items()}
-    try:
-        return TimeMap(
-            real_origin=datetime.fromisoformat(fields["real_origin"]),
-            virtual_origin=datetime.fromisoformat(fields["virtual_origin"]),
-            speed=float(fields["speed"]),
-        )
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"{keys.clock()}: unreadable time map {fields!r}") from exc
+    return Snapshot(real_now, parse_time_map(clock_raw), record, paused_day, read_at)
 
 
 def execute_slot(
