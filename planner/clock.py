@@ -30,6 +30,20 @@ class FrozenClock:
         self._now += delta
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def to_us(instant: datetime) -> int:
+    """Epoch microseconds of an aware instant (exact integer arithmetic)."""
+    return (ensure_aware_utc(instant) - _EPOCH) // _US
+
+
+def from_us(epoch_us: int) -> datetime:
+    """The aware UTC instant of epoch microseconds ``epoch_us``."""
+    return _EPOCH + timedelta(microseconds=epoch_us)
+
+
 def ensure_aware_utc(instant: datetime, *, what: str = "instant") -> datetime:
     """Return ``instant`` in UTC; refuse naive datetimes (their zone would be a guess)."""
     if instant.tzinfo is None or instant.utcoffset() is None:

@@ -15,15 +15,16 @@ day is 23 or 25 hours long on DST days, a week likewise. Two workers may fetch T
 apart and arrive in the other order; the script's sliding-window check is exact whatever the
 order of arrival.
 
-Cost per call: one round trip (``EVALSHA``) for ``reserve`` with an explicit ``now`` and for
-``release``. The calendar work (zoneinfo) is done once per account and local day and cached
-(:class:`_Day`: the day's bounds in epoch microseconds and its counter keys), so a reserve
-does integer comparisons to find its day; the script derives the waits and counter TTLs from
-the day's bounds. The caps, gap and horizon go to the script as one pre-built argument.
-Inside, the scripts make as few ``redis.call``s as they can (each has a fixed cost on the
-server, and each write is an AOF append): a granted reserve usually six, a release five;
-the reservation is one string read together with the counters, and the newest action is
-the hour zset's last entry rather than a key of its own (see the scripts' headers).
+Cost per call: one round trip (``EVALSHA``, sent by :func:`planner.lua.call`) for ``reserve``
+with an explicit ``now`` and for ``release``. The calendar work (zoneinfo) is done once per
+account and local day and cached (:class:`_Day`: the day's bounds in epoch microseconds and
+its counter keys), so a reserve does integer comparisons to find its day; the script derives
+the waits and counter TTLs from the day's bounds. The caps, gap and horizon go to the script
+as one pre-built argument. Inside, the scripts make as few ``redis.call``s as they can (each
+has a fixed cost on the server, and each write is an AOF append) and read instants only when
+the hourly cap could block: a granted reserve usually eight calls, a release five; the
+reservation is one string read together with the counters, and the newest action is the hour
+zset's last entry rather than a key of its own (see the scripts' headers).
 """
 
 from __future__ import annotations
@@ -37,12 +38,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
-from redis.commands.core import Script
-from redis.exceptions import NoScriptError
 
 from config.settings import Settings
 from planner import keys, lua
-from planner.clock import ensure_aware_utc
+from planner.clock import ensure_aware_utc, from_us, to_us
 from planner.store.base import CorruptState, StoreError, StoreUnavailable
 from planner.store.redis_common import response_error, translate
 from planner.weekly_plan import iso_week_label, week_monday
@@ -61,15 +60,6 @@ reservation made just before local midnight still finds the counter it increment
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _US_PER_S = 1_000_000
-
-
-def to_us(instant: datetime) -> int:
-    """Epoch microseconds of an aware instant (exact integer arithmetic)."""
-    return (ensure_aware_utc(instant) - _EPOCH) // _US
-
-
-def from_us(epoch_us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=epoch_us)
 
 
 def _local_date(epoch_us: int, tz: ZoneInfo) -> date:
@@ -235,8 +225,6 @@ class Guard:
         # Sent as bytes: redis-py passes bytes through, a str it checks and encodes each time.
         self._hour_b, self._trimmed_b = self._hour_key.encode(), self._trimmed_key.encode()
         self._days = _days_of(account, self.tz)
-        self._reserve_script = lua.script(client, "guard_reserve")
-        self._release_script = lua.script(client, "guard_release")
         gap_us = round(self.limits.min_gap_s * _US_PER_S)
         horizon_us = max(HORIZON_S * _US_PER_S, 2 * gap_us)
         constants = (
@@ -268,6 +256,19 @@ class Guard:
         self._days.recent = (day, *self._days.recent[: _Days.KEEP - 1])
         return day
 
+    def reserve_inputs(
+        self, slot_id: str, day: date
+    ) -> tuple[tuple[str | bytes, ...], tuple[bytes, bytes]]:
+        """KEYS and the two packed ARGV (caps; the day's ends) of ``guard_reserve`` for an
+        action of ``slot_id`` on local date ``day``, for a script that reserves as one of
+        its steps (``slot_run.lua``): the same inputs :meth:`reserve` sends."""
+        day_key, week_key, ends = self._day(day_start_us(day, self.tz)).script_args
+        res_key = keys.guard_reservation(self.account, slot_id)
+        return (self._hour_b, day_key, week_key, res_key, self._trimmed_b), (
+            self._constants,
+            ends,
+        )
+
     def reserve(self, slot_id: str, now: datetime | None = None) -> Decision:
         """Count one action of ``slot_id`` at ``now`` in every window, or refuse."""
         at = ensure_aware_utc(now) if now is not None else self.server_now()
@@ -275,38 +276,21 @@ class Guard:
         day_key, week_key, ends = self._day(now_us).script_args
         res_key = keys.guard_reservation(self.account, slot_id)
         try:
-            raw = _evalsha(
+            raw = lua.call(
                 self._client,
-                self._reserve_script,
+                "guard_reserve",
                 (self._hour_b, day_key, week_key, res_key, self._trimmed_b),
                 (now_us, slot_id, self._constants, ends),
             )
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
             raise _store_error(res_key, exc) from exc
-        text = raw.decode() if isinstance(raw, bytes) else raw
-        outcome, blocked_by, wait_us, hour, day_n, week_n = text.split(" ")
-        counts = {"hour": int(hour), "day": int(day_n), "week": int(week_n)}
-        if outcome == "allowed":
-            return Decision(True, None, 0.0, counts, at)
-        return Decision(
-            allowed=outcome != "blocked",
-            blocked_by=None if blocked_by == "-" else blocked_by,
-            retry_after_s=int(wait_us) / 1e6,
-            counts=counts,
-            at=at,
-            already_reserved=outcome == "already",
-        )
+        return decision(raw, at)
 
     def release(self, slot_id: str) -> bool:
         """Undo the reservation of ``slot_id``; False if it holds none. One round trip."""
         res_key = keys.guard_reservation(self.account, slot_id)
         try:
-            done = _evalsha(
-                self._client,
-                self._release_script,
-                (res_key, self._hour_b),
-                (slot_id,),
-            )
+            done = lua.call(self._client, "guard_release", (res_key, self._hour_b), (slot_id,))
         except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
             raise _store_error(res_key, exc) from exc
         return bool(done == 1)
@@ -342,16 +326,21 @@ class Guard:
         }
 
 
-def _evalsha(
-    client: redis.Redis, script: Script, keys_: tuple[str | bytes, ...], args: tuple[Any, ...]
-) -> Any:
-    """Run ``script`` with one EVALSHA. ``Script.__call__`` does the same plus per-call
-    bookkeeping (and an import); it is only needed to load the script when the server does
-    not know it (first use, or after a restart emptied its script cache)."""
-    try:
-        return client.evalsha(script.sha, len(keys_), *keys_, *args)
-    except NoScriptError:
-        return script(keys=keys_, args=args, client=client)
+def decision(raw: bytes | str, at: datetime) -> Decision:
+    """The :class:`Decision` in a reply of ``guard_reserve.lua`` for an action at ``at``."""
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    outcome, blocked_by, wait_us, hour, day_n, week_n = text.split(" ")
+    counts = {"hour": int(hour), "day": int(day_n), "week": int(week_n)}
+    if outcome == "allowed":
+        return Decision(True, None, 0.0, counts, at)
+    return Decision(
+        allowed=outcome != "blocked",
+        blocked_by=None if blocked_by == "-" else blocked_by,
+        retry_after_s=int(wait_us) / 1e6,
+        counts=counts,
+        at=at,
+        already_reserved=outcome == "already",
+    )
 
 
 def _store_error(key: str, exc: redis.RedisError) -> StoreError:

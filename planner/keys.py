@@ -180,9 +180,13 @@ def outbox(account: str) -> str:
     return f"{tag(account)}:outbox"
 
 
-def clock() -> str:
-    """hash: the compressed-time map of a demo (one per Redis, not per account)."""
-    return f"{PREFIX}:clock"
+def clock(account: str) -> str:
+    """hash: the compressed-time map of a demo, if one runs for this account.
+
+    Per account (not one per Redis) so the claim script can read it under the account's
+    hash tag: see ``planner/lua/slot_run.lua``.
+    """
+    return f"{tag(account)}:clock"
 
 
 def demo_calls(account: str) -> str:

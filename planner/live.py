@@ -78,7 +78,7 @@ class Live:
             client=client,
             store=RedisPlanStore(client),
             queue=delayed_queue(client, settings.SCHEDULER_BACKEND, settings.QUEUE_NAME),
-            clock=ServerClock(client),
+            clock=ServerClock(client, account),
         )
 
     def today(self, now: datetime) -> date:

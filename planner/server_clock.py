@@ -2,22 +2,25 @@
 
 Workers on several hosts must agree on "now" for the caps and the lateness checks, so the
 shell reads time from Redis, never from the local host. ``demo`` compresses a week into
-about a minute by storing a linear map in ``eng:clock`` (real origin, virtual origin,
-speed); every process that reads the clock through this module sees the same virtual
-time, and delayed jobs are scheduled at the matching real instants.
+about a minute by storing a linear map in the account's ``eng:{<account>}:clock`` (real
+origin, virtual origin, speed); every process that reads the account's clock through this
+module sees the same virtual time, and delayed jobs are scheduled at the matching real
+instants. The map is stored per account so that the claim script
+(``planner/lua/slot_run.lua``), which reads it together with the account's other keys,
+stays valid on Redis Cluster; :func:`install` writes one map to several accounts at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import redis
 
 from planner import keys
-from planner.clock import ensure_aware_utc
-from planner.store.redis_common import text
+from planner.clock import ensure_aware_utc, to_us
+from planner.store.redis_common import as_fields, text
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,8 @@ def from_time_reply(reply: tuple[int, int]) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=micros)
 
 
-def parse_time_map(raw: Mapping[bytes | str, bytes | str]) -> TimeMap | None:
-    """The map stored in ``eng:clock`` (None: real time); ValueError naming the key."""
+def parse_time_map(raw: Mapping[bytes | str, bytes | str], key: str) -> TimeMap | None:
+    """The map stored in ``key`` (None: real time); ValueError naming the key."""
     if not raw:
         return IDENTITY
     fields = {text(k): text(v) for k, v in raw.items()}
@@ -56,28 +59,61 @@ def parse_time_map(raw: Mapping[bytes | str, bytes | str]) -> TimeMap | None:
             speed=float(fields["speed"]),
         )
     except (KeyError, ValueError) as exc:
-        raise ValueError(f"{keys.clock()}: unreadable time map {fields!r}") from exc
+        raise ValueError(f"{key}: unreadable time map {fields!r}") from exc
+
+
+def map_fields(mapping: TimeMap) -> dict[str, str]:
+    """The hash fields of a stored map: ISO instants for people and Python, the same
+    instants as integer epoch microseconds for the claim script (Lua parses no dates)."""
+    return {
+        "real_origin": mapping.real_origin.isoformat(),
+        "virtual_origin": mapping.virtual_origin.isoformat(),
+        "speed": repr(mapping.speed),
+        "real_origin_us": str(to_us(mapping.real_origin)),
+        "virtual_origin_us": str(to_us(mapping.virtual_origin)),
+    }
+
+
+def install(
+    client: redis.Redis, accounts: Iterable[str], virtual_origin: datetime, speed: float
+) -> TimeMap:
+    """Start compressed time for ``accounts``: from now on (Redis ``TIME``),
+    ``virtual_origin`` passes at ``speed``. One map, written to every account atomically."""
+    if speed <= 0:
+        raise ValueError(f"clock speed must be positive, got {speed}")
+    names = [keys.clock(account) for account in accounts]
+    mapping = TimeMap(from_time_reply(client.time()), ensure_aware_utc(virtual_origin), speed)
+    fields = map_fields(mapping)
+    pipe = client.pipeline(transaction=True)
+    for name in names:
+        pipe.delete(name)
+        pipe.hset(name, mapping=as_fields(fields))
+    pipe.execute()
+    return mapping
 
 
 class ServerClock:
-    """A ``Clock`` reading Redis ``TIME`` (and the demo time map, if one is installed)."""
+    """The ``Clock`` of one account: Redis ``TIME``, through the account's demo time map
+    if one is installed."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, account: str) -> None:
         self._client = client
+        self.account = account
+        self.key = keys.clock(account)
 
     def real_now(self) -> datetime:
         return from_time_reply(self._client.time())
 
     def time_map(self) -> TimeMap | None:
-        return parse_time_map(self._client.hgetall(keys.clock()))
+        return parse_time_map(self._client.hgetall(self.key), self.key)
 
     def read(self) -> tuple[datetime, TimeMap | None]:
         """Redis TIME and the time map in one round trip."""
         pipe = self._client.pipeline(transaction=False)
         pipe.time()
-        pipe.hgetall(keys.clock())
+        pipe.hgetall(self.key)
         reply, raw = pipe.execute()
-        return from_time_reply(reply), parse_time_map(raw)
+        return from_time_reply(reply), parse_time_map(raw, self.key)
 
     def __call__(self) -> datetime:
         real = self.real_now()
@@ -95,19 +131,15 @@ class ServerClock:
         return 1.0 if mapping is None else mapping.speed
 
     def install(self, virtual_origin: datetime, speed: float) -> TimeMap:
-        """Start compressed time: from now on, ``virtual_origin`` passes at ``speed``."""
-        if speed <= 0:
-            raise ValueError(f"clock speed must be positive, got {speed}")
-        mapping = TimeMap(self.real_now(), ensure_aware_utc(virtual_origin), speed)
-        self._client.hset(
-            keys.clock(),
-            mapping={
-                "real_origin": mapping.real_origin.isoformat(),
-                "virtual_origin": mapping.virtual_origin.isoformat(),
-                "speed": repr(speed),
-            },
-        )
-        return mapping
+        """Start compressed time for this account (see :func:`install`)."""
+        return install(self._client, [self.account], virtual_origin, speed)
 
     def uninstall(self) -> None:
-        self._client.delete(keys.clock())
+        uninstall(self._client, [self.account])
+
+
+def uninstall(client: redis.Redis, accounts: Iterable[str]) -> None:
+    """Back to real time for ``accounts``."""
+    names = [keys.clock(account) for account in accounts]
+    if names:
+        client.delete(*names)

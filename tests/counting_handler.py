@@ -44,7 +44,7 @@ def handle(*, profile_url: str, name: str, slot: EngagementRequest, **_: object)
 
     client = runtime().client
     client.hincrby(CALLS, slot.slot_id, 1)
-    client.rpush(INSTANTS, f"{slot.slot_id} {ServerClock(client)().isoformat()}")
+    client.rpush(INSTANTS, f"{slot.slot_id} {ServerClock(client, slot.account)().isoformat()}")
     raw = client.hget(SCRIPT, slot.slot_id)
     action = raw.decode() if isinstance(raw, bytes) else (raw or "done")
     if action.startswith("sleep:"):

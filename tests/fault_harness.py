@@ -12,8 +12,9 @@ Processes
 
 Time
     Every process reads the scheduler's clock: Redis ``TIME`` through the time map of
-    ``planner.server_clock`` (``eng:clock``). :func:`install_clock` starts that map a little
-    in the future, so planning and enqueueing happen before the virtual week begins.
+    ``planner.server_clock`` (``eng:{<account>}:clock``, the same map for every account).
+    :func:`install_clock` starts that map a little in the future, so planning and
+    enqueueing happen before the virtual week begins.
 
 Settings
     Worker processes get settings through the environment only (every settings variable of
@@ -532,12 +533,17 @@ def last_window_end(settings: Settings, day: date) -> datetime:
 
 
 def install_clock(
-    client: redis.Redis, virtual_start: datetime, speed: float, lead_s: float
+    client: redis.Redis,
+    accounts: list[str],
+    virtual_start: datetime,
+    speed: float,
+    lead_s: float,
 ) -> None:
-    """Compressed time that reads ``virtual_start`` ``lead_s`` real seconds from now."""
-    from planner.server_clock import ServerClock
+    """Compressed time for ``accounts`` (one map) that reads ``virtual_start`` ``lead_s``
+    real seconds from now."""
+    from planner.server_clock import install
 
-    ServerClock(client).install(virtual_start - timedelta(seconds=lead_s * speed), speed)
+    install(client, accounts, virtual_start - timedelta(seconds=lead_s * speed), speed)
 
 
 def plan_accounts(
@@ -729,8 +735,8 @@ def measure_account(
     between recording the outcome and releasing it leaves the caps stricter, never looser).
     """
     from planner import keys
+    from planner.clock import to_us
     from planner.demo import measure_violations
-    from planner.guard import to_us
     from planner.profiles import profile_key
     from planner.weekly_plan import HANDLER_OUTCOMES, TERMINAL, Status
 

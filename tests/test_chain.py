@@ -31,7 +31,7 @@ def worker_env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[None
 def test_tick_plans_revises_and_chains(worker_env: None, redis_client: redis.Redis) -> None:
     """A Monday tick stores the week and schedules Tuesday's tick; repeating it is harmless."""
     monday = datetime(2026, 2, 9, 6, 0, tzinfo=UTC)
-    ServerClock(redis_client).install(monday, 1.0)
+    ServerClock(redis_client, "default").install(monday, 1.0)
     summary = jobs.chain_tick("default")
     assert summary.startswith("week created")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
@@ -50,7 +50,7 @@ def test_tick_keeps_the_chain_when_the_day_fails(
 ) -> None:
     """Even when today's work raises, tomorrow's tick is scheduled."""
     monday = datetime(2026, 2, 9, 6, 0, tzinfo=UTC)
-    ServerClock(redis_client).install(monday, 1.0)
+    ServerClock(redis_client, "default").install(monday, 1.0)
 
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("source exploded")

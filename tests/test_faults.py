@@ -264,9 +264,9 @@ def start_run(
         accounts, key=lambda a: first_window_start(account_settings(base, a), days[0])
     )
     t0 = time.monotonic()
-    install_clock(client, start, speed, lead_s=2 + 0.12 * len(accounts))
+    install_clock(client, accounts, start, speed, lead_s=2 + 0.12 * len(accounts))
     plans = plan_accounts(client, base, accounts, now=start, monday=MONDAY, seed=seed)
-    time_map = ServerClock(client).time_map()
+    time_map = ServerClock(client, accounts[0]).time_map()
     assert time_map is not None
     return Run(accounts, start, end, speed, plans, time_map, time.monotonic() - t0)
 
@@ -287,9 +287,9 @@ def run_until_over(
     """
     from planner import chain
     from planner.enqueue import delayed_queue
-    from planner.server_clock import ServerClock
+    from planner.server_clock import ServerClock, install
 
-    clock = ServerClock(client)
+    clock = ServerClock(client, run.accounts[0])
     queue = delayed_queue(client, "rq-scheduler", QUEUE)
     after = [run.end.date() + timedelta(days=d) for d in (0, 1)]
     ticks = [chain.tick_job_id(a, d) for a in run.accounts for d in after]
@@ -304,7 +304,7 @@ def run_until_over(
     # The scenario's compressed time is over: from here a real second is a virtual minute,
     # so checking and recovering cannot roll the week over (and past instants stay recent
     # enough in real terms for the service's stale-claim grace).
-    clock.install(clock(), 60.0)
+    install(client, run.accounts, clock(), 60.0)
     drain(client, base, fleet, run)
 
 
@@ -347,12 +347,12 @@ def pending(client: redis.Redis, base: Settings, accounts: list[str]) -> int:
 
 def finish(client: redis.Redis, base: Settings, run: Run) -> tuple[list[AccountReport], list[str]]:
     """Cancel what is left scheduled, turn orphaned claims unknown, measure every account."""
-    from planner.server_clock import ServerClock
+    from planner.server_clock import uninstall
 
     cancel_leftovers(client, run.accounts)
     unknown = [sid for a in run.accounts for sid in recover(client, base, a, MONDAY)]
     reports = [measure_account(client, base, a, MONDAY) for a in run.accounts]
-    ServerClock(client).uninstall()
+    uninstall(client, run.accounts)
     for account, planned in run.slot_ids.items():  # the plans themselves are intact
         assert {s.slot_id for s in load_week(client, base, account, MONDAY).slots()} == planned
     return reports, unknown
@@ -648,7 +648,7 @@ def test_scheduler_outage_longer_than_tolerance_causes_no_burst(
             state["stopped"] = now
         elif "stopped" in state and "restarted" not in state and now >= down_at + outage:
             fleet.start_scheduler()
-            state["restarted"] = ServerClock(client)()
+            state["restarted"] = ServerClock(client, run.accounts[0])()
 
     run_until_over(client, base, fleet, run, during=during)
     reports, _ = finish(client, base, run)

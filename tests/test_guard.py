@@ -17,7 +17,8 @@ import redis
 
 from config.settings import Settings
 from planner import keys
-from planner.guard import COUNTER_GRACE_S, HORIZON_S, Guard, from_us, to_us, windows
+from planner.clock import from_us, to_us
+from planner.guard import COUNTER_GRACE_S, HORIZON_S, Guard, windows
 from planner.store import CorruptState
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -266,23 +267,27 @@ def _calls_of(client: redis.Redis, call: Any) -> Counter[str]:
     before = _calls(client)
     call()
     ran = _calls(client) - before
-    del ran["info"], ran["evalsha"]
+    for name in ("info", "evalsha", "hello", "client"):  # the call itself; a new connection
+        ran.pop(name, None)
     return ran
 
 
 def test_redis_calls_inside_the_scripts(redis_client: redis.Redis) -> None:
     """Each redis.call in a script has a fixed cost on the server (and each write an AOF
-    append): a granted reserve makes six once the day's counters and the hour zset exist,
-    a release five; a refusal two, a repeated reserve two."""
+    append), and each instant read one of its own: a granted reserve makes eight once the
+    day's counters and the hour zset exist and reads one instant (the nearest within the
+    gap), a release five; a refusal four, a repeated reserve two. The instants around now
+    are read only once there are as many as the hourly cap."""
     guard = Guard(redis_client, make_settings(hourly=100, gap_min=1), "acct")
     assert guard.reserve("first", T).allowed  # creates the counters, the zset, the mark
 
     def reserve(slot: str, seconds: int) -> Any:
         return lambda: guard.reserve(slot, T + timedelta(seconds=seconds))
 
-    granted = Counter({"mget": 1, "zrangebyscore": 1, "set": 1, "zadd": 1, "incr": 2})
+    checks = Counter({"mget": 1, "zcount": 2, "zrevrangebyscore": 1})
+    granted = checks + Counter({"set": 1, "zadd": 1, "incr": 2})
     assert _calls_of(redis_client, reserve("a", 300)) == granted
-    assert _calls_of(redis_client, reserve("b", 330)) == {"mget": 1, "zrangebyscore": 1}
+    assert _calls_of(redis_client, reserve("b", 330)) == checks
     assert _calls_of(redis_client, reserve("a", 400)) == {"mget": 1, "zcount": 1}
     released = {"get": 1, "zrem": 1, "decr": 2, "del": 1}
     assert _calls_of(redis_client, lambda: guard.release("a")) == released
@@ -291,9 +296,34 @@ def test_redis_calls_inside_the_scripts(redis_client: redis.Redis) -> None:
     # zero and keep theirs
     assert guard.release("first")
     assert redis_client.exists(keys.guard_hour("acct")) == 0
-    assert _calls_of(redis_client, reserve("c", 500)) == granted + Counter({"expire": 1})
+    alone = Counter({"mget": 1, "zcount": 1, "set": 1, "zadd": 1, "incr": 2, "expire": 1})
+    assert _calls_of(redis_client, reserve("c", 500)) == alone
     day_ttl = redis_client.ttl(keys.guard_day("acct", date(2026, 2, 10)))
     assert 14 * 3600 + COUNTER_GRACE_S - 10 < day_ttl <= 14 * 3600 + COUNTER_GRACE_S  # from T
+
+
+def test_the_instants_are_read_once_the_hourly_cap_could_block(
+    redis_client: redis.Redis,
+) -> None:
+    """With hourly - 1 actions around now, counting is enough; with hourly, the instants
+    are read, and the hour refuses only when a window would hold more than the cap."""
+    guard = Guard(redis_client, make_settings(hourly=2, gap_min=0), "acct")
+    assert guard.reserve("a", T).allowed
+    counted = Counter({"mget": 1, "zcount": 2, "set": 1, "zadd": 1, "incr": 2})
+    assert _calls_of(redis_client, lambda: guard.reserve("b", T + timedelta(minutes=10))) == (
+        counted
+    )
+    read: Counter[str] = Counter()
+    decisions = []
+
+    def third() -> None:
+        decisions.append(guard.reserve("c", T + timedelta(minutes=50)))
+
+    read = _calls_of(redis_client, third)
+    assert read == Counter({"mget": 1, "zcount": 2, "zrangebyscore": 1})
+    assert decisions[0].blocked_by == "hour"
+    assert decisions[0].retry_after_s == 10 * 60  # when "a" leaves the window
+    assert guard.reserve("c", T + timedelta(minutes=60)).allowed
 
 
 def test_default_now_is_the_server_clock(redis_client: redis.Redis) -> None:

@@ -8,15 +8,16 @@ import io
 import random
 import struct
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 import redis
 
 from planner import keys
-from planner.guard import HORIZON_S, Guard, day_start_us, from_us, to_us, windows
+from planner.clock import from_us, to_us
+from planner.guard import HORIZON_S, Guard, day_start_us, windows
 from planner.store import CorruptState
+from tests.round_trips import counting_client
 from tests.test_guard import make_settings
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -26,38 +27,22 @@ def local(day: date, hhmm: str, tz: ZoneInfo = BERLIN) -> datetime:
     return datetime.combine(day, time.fromisoformat(hhmm), tzinfo=tz)
 
 
-class CountingRedis(redis.Redis):
-    """A client that counts the commands it sends (a pipeline would count as one)."""
-
-    sent: list[str]
-
-    def execute_command(self, *args: Any, **options: Any) -> Any:
-        self.sent.append(str(args[0]))
-        return super().execute_command(*args, **options)
-
-
-@pytest.fixture
-def counting(redis_url: str) -> Any:
-    client = CountingRedis.from_url(redis_url)
-    client.sent = []
-    yield client
-    client.close()
-
-
-def test_each_call_is_one_round_trip(counting: CountingRedis) -> None:
+def test_each_call_is_one_round_trip(redis_url: str) -> None:
     """reserve (with the caller's now) and release each send exactly one command."""
+    counting, sent = counting_client(redis_url)
     guard = Guard(counting, make_settings(hourly=3, gap_min=1), "acct")
     at = datetime(2026, 2, 10, 9, 0, tzinfo=UTC)
     guard.reserve("warm", at)  # the first call of a script may need SCRIPT LOAD
     guard.release("warm")
     for reserve_at, expected in ((at, True), (at + timedelta(seconds=10), False)):
-        counting.sent.clear()
+        sent.clear()
         assert guard.reserve("s1" if expected else "s2", reserve_at).allowed is expected
-        assert counting.sent == ["EVALSHA"]
+        assert sent == [b"EVALSHA"]
     for slot, expected in (("s1", True), ("s1", False), ("never", False)):
-        counting.sent.clear()
+        sent.clear()
         assert guard.release(slot) is expected
-        assert counting.sent == ["EVALSHA"]
+        assert sent == [b"EVALSHA"]
+    counting.close()
 
 
 def test_release_after_midnight_undoes_the_reserved_day_and_week(

@@ -38,8 +38,8 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from config.settings import Settings
 from planner import keys
+from planner.clock import to_us
 from planner.enqueue import RUN_SLOT, DelayedJob
-from planner.guard import to_us
 from planner.service import Live, ensure_jobs, recover_stale_claims, schedule_slot
 from planner.timing import day_window, local_hhmm
 from planner.weekly_plan import (

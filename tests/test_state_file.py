@@ -107,14 +107,14 @@ def test_cli_round_trip_and_file_mode(
 ) -> None:
     """python -m planner export / import round-trip through files written with mode 0600."""
     now = populate(redis_client, settings)
-    ServerClock(redis_client).install(now, 1.0)
+    ServerClock(redis_client, ACCOUNT).install(now, 1.0)
     first, second = tmp_path / "state.json", tmp_path / "again.json"
     result = cli("export", str(first), "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
     assert "week 2026-W07 (80 slots)" in flat(result)
     assert stat.S_IMODE(first.stat().st_mode) == 0o600
     redis_client.flushall()
-    ServerClock(redis_client).install(now, 1.0)
+    ServerClock(redis_client, ACCOUNT).install(now, 1.0)
     result = cli("import", str(first))
     assert result.exit_code == 0, result.output
     assert "80 slots, 77 jobs scheduled" in flat(result)

@@ -660,10 +660,15 @@ def test_unreachable_redis_is_store_unavailable() -> None:
 
 
 def test_lua_scripts_ship_as_package_data() -> None:
-    """Every script loads through importlib.resources and opens with its KEYS contract."""
+    """Every script loads through importlib.resources and opens with its KEYS / ARGV
+    contract; every include names a script that is there."""
     from importlib import resources
 
+    from planner import lua
+
     scripts = [p for p in (resources.files("planner") / "lua").iterdir() if p.name.endswith(".lua")]
-    assert len(scripts) == 9
+    assert len(scripts) == 11
     for script in scripts:
-        assert "KEYS[1]" in script.read_text(encoding="utf-8").split("\n\n")[0], script.name
+        header = script.read_text(encoding="utf-8").split("\n\n")[0]
+        assert "KEYS[1]" in header or "ARGV[1]" in header, script.name
+        assert lua.INCLUDE not in lua.source(script.name.removesuffix(".lua")), script.name

@@ -107,6 +107,6 @@ def _url_of(client: redis.Redis) -> str:
 
 
 def _now(client: redis.Redis) -> datetime:
-    from planner.server_clock import ServerClock  # noqa: PLC0415
+    from planner.server_clock import from_time_reply  # noqa: PLC0415
 
-    return ServerClock(client).real_now()
+    return from_time_reply(client.time())

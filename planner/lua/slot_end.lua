@@ -51,8 +51,8 @@ if ARGV[1] == 'failed' then
     redis.call('HSET', KEYS[4], 'paused_day', ARGV[7], 'failures', '0')
     tripped = 1
   end
-else
-  redis.call('HSET', KEYS[4], 'failures', '0')
+elseif failures and failures ~= '0' then
+  redis.call('HSET', KEYS[4], 'failures', '0')  -- only a streak to end is a write
 end
 if ARGV[9] ~= '' then
   redis.call('RPUSH', KEYS[5], ARGV[9])

@@ -4,8 +4,8 @@
 -- KEYS[1]     week meta hash (eng:{acct}:week:<YYYY-MM-DD>)
 -- KEYS[2..n]  slot hashes
 -- ARGV[1]     week_start (YYYY-MM-DD) the slots must belong to
--- ARGV[2..]   five values per slot, in KEYS order: linkedin_url, name, priority_score,
---             days_since_last_like, forced ('1' / '0')
+-- ARGV[2..]   six values per slot, in KEYS order: linkedin_url, profile_key (its ledger
+--             field), name, priority_score, days_since_last_like, forced ('1' / '0')
 --
 -- Returns  {1, i, j, ...}  positions (1-based, among the slot keys) that were re-bound;
 --                          the meta's revision is incremented when there is at least one
@@ -28,11 +28,11 @@ for i = 2, #KEYS do
 end
 local out = {1}
 for _, i in ipairs(todo) do
-  local base = 1 + (i - 2) * 5
+  local base = 1 + (i - 2) * 6
   redis.call('HSET', KEYS[i],
-    'linkedin_url', ARGV[base + 1], 'name', ARGV[base + 2],
-    'priority_score', ARGV[base + 3], 'days_since_last_like', ARGV[base + 4],
-    'forced', ARGV[base + 5])
+    'linkedin_url', ARGV[base + 1], 'profile_key', ARGV[base + 2], 'name', ARGV[base + 3],
+    'priority_score', ARGV[base + 4], 'days_since_last_like', ARGV[base + 5],
+    'forced', ARGV[base + 6])
   out[#out + 1] = i - 1
 end
 if #todo > 0 then

@@ -9,6 +9,7 @@
 -- ARGV[4]  new scheduled_time: local HH:MM
 -- ARGV[5]  slot id (the zset member)
 -- ARGV[6]  the date the slot must belong to (YYYY-MM-DD)
+-- ARGV[7]  new instant: epoch microseconds (the slot's at_us field)
 --
 -- Returns  1 moved;  0 not in the expected status: nothing changed;  -1 no such slot;
 --         -2 the slot belongs to another day: nothing changed
@@ -39,7 +40,7 @@ if ARGV[1] == 'claimed' then
 end
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[5])
 redis.call('HSET', KEYS[1], 'status', 'pending', 'claimed_at', '',
-           'scheduled_at', ARGV[3], 'scheduled_time', ARGV[4])
+           'scheduled_at', ARGV[3], 'at_us', ARGV[7], 'scheduled_time', ARGV[4])
 if #ended > 0 then
   redis.call('HDEL', KEYS[3], unpack(ended))
 end

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from planner.guard import WINDOW_S, from_us, to_us, windows
+from planner.clock import from_us, to_us
+from planner.guard import WINDOW_S, windows
 from planner.ledger import LedgerEntry
 from planner.profiles import Profile
 from planner.weekly_plan import ACCOUNT_PATTERN, WeeklyPlan, week_monday

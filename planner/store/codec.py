@@ -2,8 +2,13 @@
 
 Hash fields are strings: instants as ISO 8601 with ``+00:00``, dates ``YYYY-MM-DD``, booleans
 ``"1"`` / ``"0"``, numbers in ``repr`` form, absent optional instants as ``""``. Sorted-set
-scores are epoch seconds. Decoding goes through the pydantic models; anything unreadable is
-a :class:`CorruptState` (or a :class:`SchemaMismatch` for a newer schema) naming the key.
+scores are epoch seconds. A slot hash also carries two derived fields for the claim script
+(``planner/lua/slot_run.lua``), which parses no dates and normalises no URLs: ``at_us``,
+``scheduled_at`` in epoch microseconds, and ``profile_key``, the ledger field of
+``linkedin_url``; every writer of those two fields writes them too. They are optional when
+decoding (a slot stored before them runs the longer way) and, where present, must agree with
+what they derive from. Decoding goes through the pydantic models; anything unreadable is a
+:class:`CorruptState` (or a :class:`SchemaMismatch` for a newer schema) naming the key.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from planner import keys
+from planner.clock import to_us
 from planner.ledger import LedgerEntry
+from planner.profiles import profile_key
 from planner.store.base import (
     CorruptState,
     SchemaMismatch,
@@ -51,6 +58,8 @@ SLOT_FIELDS = (
     "finished_at",
     "reason",
 )
+SLOT_DERIVED = ("at_us", "profile_key")
+"""Written with every slot, optional when reading (see the module's docstring)."""
 
 
 def text(value: bytes | str, key: str) -> str:
@@ -81,11 +90,13 @@ def epoch(instant: datetime) -> float:
     return instant.timestamp()
 
 
-def require(raw: Mapping[str, str], fields: tuple[str, ...], key: str) -> None:
+def require(
+    raw: Mapping[str, str], fields: tuple[str, ...], key: str, optional: tuple[str, ...] = ()
+) -> None:
     missing = [f for f in fields if f not in raw]
     if missing:
         raise CorruptState(key, f"field {missing[0]!r} missing")
-    extra = sorted(set(raw) - set(fields))
+    extra = sorted(set(raw) - set(fields) - set(optional))
     if extra:
         raise CorruptState(key, f"unexpected field {extra[0]!r} (a foreign key layout?)")
 
@@ -137,9 +148,11 @@ def encode_slot(
         "slot_id": e.slot_id,
         "index": str(e.index),
         "linkedin_url": e.linkedin_url,
+        "profile_key": url_key(e.linkedin_url),
         "name": e.name,
         "scheduled_time": e.scheduled_time,
         "scheduled_at": iso(e.scheduled_at),
+        "at_us": str(to_us(e.scheduled_at)),
         "priority_score": repr(float(e.priority_score)),
         "days_since_last_like": repr(float(e.days_since_last_like)),
         "forced": "1" if e.forced else "0",
@@ -154,7 +167,7 @@ def encode_slot(
 def decode_slot(key: str, raw: RawHash) -> SlotRecord:
     fields = text_hash(raw, key)
     version(fields, "v", key, SCHEMA_VERSION, "schema_version")
-    require(fields, SLOT_FIELDS, key)
+    require(fields, SLOT_FIELDS, key, SLOT_DERIVED)
     if fields["forced"] not in ("0", "1"):
         raise CorruptState(key, f"field 'forced' is not 0/1: {fields['forced']!r}")
     data: dict[str, Any] = {
@@ -168,6 +181,7 @@ def decode_slot(key: str, raw: RawHash) -> SlotRecord:
         raise CorruptState(key, describe(exc)) from exc
     if key != canonical(key, keys.slot, fields["account"], engagement.slot_id):
         raise CorruptState(key, f"holds slot {engagement.slot_id!r} of {fields['account']!r}")
+    _check_derived(key, fields, engagement)
     return SlotRecord(
         account=fields["account"],
         week_start=field_date(fields, "week_start", key),
@@ -176,10 +190,40 @@ def decode_slot(key: str, raw: RawHash) -> SlotRecord:
     )
 
 
+def url_key(linkedin_url: str) -> str:
+    """The ``profile_key`` field of a slot bound to ``linkedin_url`` ('' when unbound)."""
+    return profile_key(linkedin_url) if linkedin_url else ""
+
+
+BINDING_FIELDS = (
+    "linkedin_url",
+    "profile_key",
+    "name",
+    "priority_score",
+    "days_since_last_like",
+    "forced",
+)
+
+
+def _check_derived(key: str, fields: Mapping[str, str], e: ScheduledEngagement) -> None:
+    """The derived fields, where present, agree with what they derive from: the claim
+    script trusts them."""
+    at_us = fields.get("at_us")
+    if at_us is not None and at_us != str(to_us(e.scheduled_at)):
+        raise CorruptState(
+            key, f"field 'at_us' {at_us!r} is not scheduled_at {fields['scheduled_at']}"
+        )
+    found = fields.get("profile_key")
+    if found is not None and found != url_key(e.linkedin_url):
+        raise CorruptState(key, f"field 'profile_key' {found!r} is not that of {e.linkedin_url!r}")
+
+
 def encode_binding(binding: SlotBinding) -> list[str]:
-    """The five slot fields ``revise`` re-binds, in the order slot_rebind.lua reads them."""
+    """The slot fields ``revise`` re-binds (:data:`BINDING_FIELDS`, the order
+    slot_rebind.lua reads them in)."""
     return [
         binding.linkedin_url,
+        url_key(binding.linkedin_url),
         binding.name,
         repr(float(binding.priority_score)),
         repr(float(binding.days_since_last_like)),

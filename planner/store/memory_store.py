@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from planner import keys
+from planner.clock import to_us
 from planner.ledger import LedgerEntry
 from planner.store import codec, week_codec
 from planner.store.base import (
@@ -343,6 +344,7 @@ class MemoryPlanStore:
                 status=Status.PENDING.value,
                 claimed_at="",
                 scheduled_at=codec.iso(new_instant),
+                at_us=str(to_us(new_instant)),
                 scheduled_time=hhmm,
             )
             if expected is Status.CLAIMED:
@@ -367,8 +369,7 @@ class MemoryPlanStore:
             for slot_id, values in encoded.items():
                 raw = self.hashes.get(slot_keys[slot_id], {})
                 if raw.get("status") == "pending" and raw.get("week_start") == str(week_start):
-                    fields = ("linkedin_url", "name", "priority_score", "days_since_last_like")
-                    raw.update(zip((*fields, "forced"), values, strict=True))
+                    raw.update(zip(codec.BINDING_FIELDS, values, strict=True))
                     updated.append(slot_id)
             if updated:
                 meta["revision"] = str(revision + 1)

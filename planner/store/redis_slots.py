@@ -14,6 +14,7 @@ from typing import Any
 import redis
 
 from planner import keys, lua
+from planner.clock import to_us
 from planner.ledger import LedgerEntry
 from planner.store import codec
 from planner.store.base import (
@@ -47,7 +48,7 @@ class RedisSlotOps:
 
     def _run(self, name: str, key: str, keys_: list[str], args: list[Any]) -> Any:
         with translate(key):
-            return lua.script(self._client, name)(keys=keys_, args=args, client=self._client)
+            return lua.call(self._client, name, keys_, args)
 
     def claim_slot(self, account: str, slot_id: str, now: datetime) -> bool:
         slot_key = keys.slot(account, slot_id)
@@ -187,6 +188,7 @@ class RedisSlotOps:
             hhmm,
             slot_id,
             day.isoformat(),
+            to_us(new_instant),
         ]
         day_key = keys.day_slots(account, day)
         keys_ = [slot_key, day_key, keys.inflight(account)]
