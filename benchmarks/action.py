@@ -1,16 +1,23 @@
 """Per-action overhead: a slot run through RQ against a no-op RQ job, same worker, same server.
 
-Both sides enqueue N jobs on one queue and drain them with one burst worker; the time per
-job is the drain time over N. One side's job is a function that does nothing; the other's
-is ``execute_slot`` for a pending slot with the dry-run handler: read, claim, check the time,
-reserve in the guard, call the handler, record the outcome in the slot and the ledger,
-breaker and outbox, reading the clock from Redis ``TIME`` as a worker does (and, like
-``worker.jobs.run_slot``, with one Guard per account kept by the process). Caps and the
-gap are lifted so every slot runs the whole path; the slots are spread over accounts of
-100 profiles, one slot per profile, so no slot is skipped (a profile engaged today is not
-engaged again) and each ledger stays the size of a real account's. The two sides run in
-alternating rounds and each keeps its best round: on a shared machine a burst of load
-only ever adds time, so the minimum is the least disturbed measurement of each side.
+The measured job is ``execute_slot`` for a pending slot with the dry-run handler, as
+``worker.jobs.run_slot`` runs it (one Guard per account kept by the process): start the run
+(read the server clock, claim, reserve in the guard), call the handler, record the outcome
+in the slot, the ledger, the breaker and the outbox. The baseline job does nothing and
+returns what the slot job returns, so RQ's own bookkeeping (the result it stores) is the
+same on both sides. Caps and the gap are lifted so every slot runs the whole path; the
+slots are spread over accounts of 100 profiles, one slot per profile, so none is skipped (a
+profile engaged today is not engaged again) and each ledger stays the size of a real one.
+
+How it is timed: the two kinds of job alternate in one queue (no-op, slot, no-op, slot, ...;
+the next drain starts with the other kind), a burst worker drains it, and each job's cost
+is the time between the end RQ records for it and for the job before (RQ's work after a
+job, its dequeue of the next, and that job). Each side's value is the median of its jobs.
+Interleaving puts both sides under the same load from the rest of the machine, moment by
+moment; the median ignores the jobs a burst of that load hit. (Timing each side in rounds
+of its own, and keeping each side's fastest round, read a job that busy-waits 1.0 ms as
+1.5 ms more than a no-op on this project's 2-core machine: a side's longer round has less
+chance to fall in a quiet spell. Interleaved, the same job read 0.8-0.9 ms more.)
 
 Two worker classes, each against itself:
 
@@ -25,9 +32,10 @@ Both carry the target.
 
 from __future__ import annotations
 
-import time
+import itertools
+import statistics
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from datetime import time as clock_time
 from typing import Any, NamedTuple
 
@@ -35,6 +43,7 @@ import numpy as np
 import redis
 from rq import Queue, SimpleWorker, Worker
 from rq.job import Job
+from rq.worker import BaseWorker
 
 from benchmarks.model import Entry
 from config.settings import Settings
@@ -45,19 +54,20 @@ from worker.execute import execute_slot
 from worker.handlers import Handler, build_handler
 
 TARGET_RATIO = 1.2
-CHUNK = 200  # jobs per drain
-FORKED_CHUNK = 40  # a work horse per job: ~10 ms each before any job code
-MIN_ROUNDS = 5  # alternating drains per side at least; each side keeps its fastest
+PAIRS = 200  # no-op + slot pairs per drain, SimpleWorker
+FORKED_PAIRS = 40  # a work horse per job: ~30 ms each
+DRAINS = 4  # drains per worker class at least (alternating which kind goes first)
 ACCOUNT = "benchact"
 PROFILES = 100
 BIG = 10**9
+RESULT = "done"  # what both jobs return
 
 _state: dict[str, Any] = {}  # what the jobs below need; SimpleWorker runs them in-process
 
 
-def noop() -> None:
+def noop() -> str:
     """The baseline job: RQ's own machinery and nothing else."""
-    _state["last_job_at"] = time.perf_counter()
+    return RESULT
 
 
 def run_bench_slot(account: str, slot_id: str) -> str:
@@ -69,9 +79,7 @@ def run_bench_slot(account: str, slot_id: str) -> str:
         guards[account] = Guard(_state["client"], _state["settings"], account)
     handler: Handler = _state["handler"]
     live, rng = lives[account], _state["rng"]
-    status = execute_slot(live, handler, rng, slot_id, guard=guards[account]).status
-    _state["last_job_at"] = time.perf_counter()
-    return status
+    return execute_slot(live, handler, rng, slot_id, guard=guards[account]).status
 
 
 def action_settings() -> Settings:
@@ -118,43 +126,22 @@ def _store_slots(live: Live, n: int, now: datetime) -> list[tuple[str, str]]:
     return [(account, s.slot_id) for s in slots]
 
 
-def _drain(client: redis.Redis, queue: Queue, jobs: list[tuple[str, tuple[Any, ...]]]) -> float:
-    """Seconds for a burst SimpleWorker to run ``jobs`` (enqueued before the clock starts).
-
-    From the worker's start to the end of the last job's function: the worker's exit is
-    left out, because it joins a background thread and sometimes waits up to a second for
-    it, which would land on one side or the other at random (5 ms per job in a round of
-    200). Both sides leave out the same thing: the last job's result bookkeeping and exit.
-    """
-    for func, args in jobs:
-        queue.enqueue(func, *args)
-    worker = SimpleWorker([queue], connection=client)
-    started = time.perf_counter()
-    worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
-    return float(_state["last_job_at"]) - started
+Jobs = list[tuple[str, tuple[Any, ...]]]
 
 
-def _drain_forked(
-    client: redis.Redis, queue: Queue, jobs: list[tuple[str, tuple[Any, ...]]]
-) -> float:
-    """Seconds for a burst forking ``rq.Worker`` (a horse per job) to run ``jobs``.
-
-    RQ's Worker is what the deployed ``EngagementWorker`` runs jobs with; that subclass also
-    builds the runtime from the environment at start, which these jobs do not use.
-
-    From the worker's start to the last job's end as RQ records it (the horse's clock,
-    this host's), leaving the worker's exit out as ``_drain`` does.
-    """
+def _drain(
+    client: redis.Redis, queue: Queue, worker_class: type[BaseWorker], jobs: Jobs
+) -> list[float]:
+    """Run ``jobs`` (enqueued first) with a burst worker; the seconds each job after the
+    first cost: from the end RQ recorded for the job before it to its own."""
     enqueued = [queue.enqueue(func, *args) for func, args in jobs]
-    worker = Worker([queue], connection=client)
-    started = datetime.now(UTC)
+    worker = worker_class([queue], connection=client)
     worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
     fetched = Job.fetch_many([j.id for j in enqueued], connection=client)
     ends = [job.ended_at for job in fetched if job is not None and job.ended_at is not None]
     if len(ends) != len(enqueued):
         raise RuntimeError("a benchmark job did not finish; see the worker's log")
-    last = max(end.replace(tzinfo=UTC) for end in ends)
-    return (last - started).total_seconds()
+    return [(b - a).total_seconds() for a, b in itertools.pairwise(ends)]
 
 
 def measure(url: str, n: int) -> list[Entry]:
@@ -178,87 +165,79 @@ def measure(url: str, n: int) -> list[Entry]:
         return out
 
     run = f"{__name__}.run_bench_slot"
-    _drain(client, queue, [(f"{__name__}.noop", ())] * 10)  # imports, scripts, connections
-    _drain(client, queue, [(run, args) for args in slots("benchwarm", 10)])
-    forked = _compare(
-        slots,
-        lambda jobs: _drain_forked(client, queue, jobs),
-        tag="f",
-        chunk=min(n, FORKED_CHUNK),
-        n=0,
-    )
-    simple = _compare(
-        slots, lambda jobs: _drain(client, queue, jobs), tag="s", chunk=min(n, CHUNK), n=n
-    )
+    # imports, scripts, connections
+    _drain(client, queue, SimpleWorker, [(f"{__name__}.noop", ())] * 10)
+    _drain(client, queue, SimpleWorker, [(run, args) for args in slots("benchwarm", 10)])
+    forked = _compare(client, queue, Worker, slots, tag="f", pairs=min(n, FORKED_PAIRS), n=0)
+    simple = _compare(client, queue, SimpleWorker, slots, tag="s", pairs=min(n, PAIRS), n=n)
     done = sum(
         s.status.value == "done"
         for live in _state["lives"].values()
         if live.account.startswith(ACCOUNT)
         for s in live.store.slots_of_day(live.account, now.date())
     )
-    ran = forked.rounds * forked.chunk + simple.rounds * simple.chunk
+    ran = forked.slots + simple.slots
     client.close()
     return [
         Entry(
             name="per_action_overhead",
-            value=simple.full * 1000,
+            value=simple.slot * 1000,
             unit="ms/job",
             target=TARGET_RATIO,
             on_ratio=True,
-            baseline=simple.bare * 1000,
+            baseline=simple.noop * 1000,
             baseline_what="no-op RQ job, same SimpleWorker and server",
             note=(
-                f"SimpleWorker, no fork (RQ's cheapest path); best of {simple.rounds} "
-                f"alternating rounds of {simple.chunk} jobs each side; {done} of {ran} slots "
+                f"SimpleWorker, no fork (RQ's cheapest path); medians of {simple.slots} slot "
+                f"and {simple.slots} no-op jobs, interleaved; {done} of {ran} slots "
                 "(both classes) ran the whole path to done"
             ),
         ),
         Entry(
             name="per_action_overhead_forking",
-            value=forked.full * 1000,
+            value=forked.slot * 1000,
             unit="ms/job",
             target=TARGET_RATIO,
             on_ratio=True,
-            baseline=forked.bare * 1000,
+            baseline=forked.noop * 1000,
             baseline_what="no-op RQ job, same forking Worker and server",
             note=(
-                f"RQ's forking Worker, as deployed (EngagementWorker): a horse per job; best "
-                f"of {forked.rounds} alternating rounds of {forked.chunk} jobs each side"
+                f"RQ's forking Worker, as deployed (EngagementWorker): a horse per job; "
+                f"medians of {forked.slots} slot and {forked.slots} no-op jobs, interleaved"
             ),
         ),
     ]
 
 
 class _Compared(NamedTuple):
-    bare: float  # seconds per no-op job, best round
-    full: float  # seconds per slot job, best round
-    rounds: int
-    chunk: int
+    noop: float  # seconds per no-op job, median
+    slot: float  # seconds per slot job, median
+    slots: int  # slot jobs run (as many no-op jobs)
 
 
 def _compare(
+    client: redis.Redis,
+    queue: Queue,
+    worker_class: type[BaseWorker],
     slots: Callable[[str, int], list[tuple[str, str]]],
-    drain: Callable[[list[tuple[str, tuple[Any, ...]]]], float],
     *,
     tag: str,
-    chunk: int,
+    pairs: int,
     n: int,
 ) -> _Compared:
     run = f"{__name__}.run_bench_slot"
-    bares: list[float] = []
+    noops: list[float] = []
     fulls: list[float] = []
-    rounds = max(MIN_ROUNDS, -(-n // chunk))
-    for round_ in range(rounds):
-        measured: list[tuple[str, tuple[Any, ...]]] = [
-            (run, args) for args in slots(f"{ACCOUNT}{tag}{round_}x", chunk)
-        ]
-        noops: list[tuple[str, tuple[Any, ...]]] = [(f"{__name__}.noop", ())] * chunk
-        # Alternate which side goes first, so a burst of load on the shared machine
-        # does not always fall on the same side; each side keeps its best round.
-        first, second = (noops, measured) if round_ % 2 == 0 else (measured, noops)
-        a = drain(first) / chunk
-        b = drain(second) / chunk
-        bare, full = (a, b) if round_ % 2 == 0 else (b, a)
-        bares.append(bare)
-        fulls.append(full)
-    return _Compared(min(bares), min(fulls), rounds, chunk)
+    drains = max(DRAINS, -(-n // pairs))
+    for drain in range(drains):
+        measured = [(run, args) for args in slots(f"{ACCOUNT}{tag}{drain}x", pairs)]
+        jobs: Jobs = []
+        for slot_job in measured:
+            pair: Jobs = [(f"{__name__}.noop", ()), slot_job]
+            jobs += pair if drain % 2 == 0 else pair[::-1]
+        costs = _drain(client, queue, worker_class, jobs)
+        # costs[k] is the cost of job k + 1: a no-op when (k + 1) is even in an even drain
+        first_noop = drain % 2 == 0
+        for k, cost in enumerate(costs, start=1):
+            (noops if (k % 2 == 0) == first_noop else fulls).append(cost)
+    return _Compared(statistics.median(noops), statistics.median(fulls), drains * pairs)
