@@ -7,8 +7,8 @@ import pytest
 import redis
 
 from planner import lua
-from planner.clock import from_us
-from planner.store.codec import iso
+
+RELEASE = ["eng:{a}:guard:res:x", "eng:{a}:guard:hour"]  # guard_release: 0, none held
 
 
 def connections(client: redis.Redis) -> int:
@@ -16,10 +16,15 @@ def connections(client: redis.Redis) -> int:
 
 
 def test_answers_as_the_script_does(redis_client: redis.Redis) -> None:
-    for epoch_us in (0, 1, 1_764_363_600_123_456):
-        via_call = lua.call(redis_client, "iso_utc", [], [epoch_us])
-        via_script = lua.script(redis_client, "iso_utc")(keys=[], args=[epoch_us])
-        assert via_call == via_script == iso(from_us(epoch_us)).encode()
+    def hold() -> None:
+        redis_client.set(RELEASE[0], "1 eng:{a}:guard:day:x eng:{a}:guard:week:x")
+        redis_client.zadd(RELEASE[1], {"x": 1})
+
+    hold()
+    script = lua.script(redis_client, "guard_release")
+    assert [script(keys=RELEASE, args=["x"]) for _ in range(2)] == [1, 0]
+    hold()
+    assert [lua.call(redis_client, "guard_release", RELEASE, ["x"]) for _ in range(2)] == [1, 0]
 
 
 def test_a_thread_that_keeps_calling_gets_its_own_connection(redis_url: str) -> None:
@@ -27,12 +32,12 @@ def test_a_thread_that_keeps_calling_gets_its_own_connection(redis_url: str) -> 
     client.ping()
     base = connections(client)
     for _ in range(lua.BORROWED_CALLS):
-        lua.call(client, "iso_utc", [], [1])
+        lua.call(client, "guard_release", RELEASE, ["x"])
     assert connections(client) == base  # borrowed from the pool
-    lua.call(client, "iso_utc", [], [1])
+    lua.call(client, "guard_release", RELEASE, ["x"])
     assert connections(client) == base + 1
     for _ in range(10):
-        lua.call(client, "iso_utc", [], [1])
+        lua.call(client, "guard_release", RELEASE, ["x"])
     assert connections(client) == base + 1
     client.close()
 
@@ -40,13 +45,13 @@ def test_a_thread_that_keeps_calling_gets_its_own_connection(redis_url: str) -> 
 def test_an_emptied_script_cache_and_a_killed_connection_are_survived(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url)
     for _ in range(lua.BORROWED_CALLS + 1):
-        lua.call(client, "iso_utc", [], [1])
+        lua.call(client, "guard_release", RELEASE, ["x"])
     client.script_flush()
-    assert lua.call(client, "iso_utc", [], [1]) == b"1970-01-01T00:00:00.000001+00:00"
+    assert lua.call(client, "guard_release", RELEASE, ["x"]) == 0
     other = redis.Redis.from_url(redis_url)
     other.client_kill_filter(_type="normal", skipme=True)
-    assert lua.call(client, "iso_utc", [], [2]) == b"1970-01-01T00:00:00.000002+00:00"
-    assert lua.call(client, "iso_utc", [], [3]) == b"1970-01-01T00:00:00.000003+00:00"
+    assert lua.call(client, "guard_release", RELEASE, ["x"]) == 0
+    assert lua.call(client, "guard_release", RELEASE, ["x"]) == 0
     other.close()
     client.close()
 
@@ -64,7 +69,7 @@ def test_an_error_reply_raises_and_leaves_the_connection_usable(
                 [f"eng:{{a}}:{name}" for name in names],
                 ["done", "t", "", "k", "{}", "x", "2026-02-10", 3, ""],
             )
-        assert lua.call(redis_client, "iso_utc", [], [1]).startswith(b"1970")
+        assert lua.call(redis_client, "guard_release", RELEASE, ["x"]) == 0
 
 
 def test_values_encode_as_redis_py_encodes_them() -> None:

@@ -8,7 +8,7 @@ The one step must decide exactly as the separate steps do (those run when a test
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -20,13 +20,14 @@ from redis.crc import key_slot
 
 from config.settings import Settings
 from planner import breaker, keys, lua
-from planner.clock import from_us, to_us
+from planner.clock import to_us
 from planner.guard import Guard
 from planner.ledger import LedgerEntry
 from planner.server_clock import ServerClock, install
 from planner.service import Live
 from planner.store import CorruptState, SlotBinding
 from planner.store.codec import iso
+from planner.timing import day_window
 from planner.weekly_plan import DailySlot, ScheduledEngagement, Status, WeeklyPlan, slot_id_for
 from tests.round_trips import counting_client
 from tests.test_execution import CountingHandler
@@ -170,15 +171,81 @@ def test_claimed_at_is_the_server_instant_in_iso_form(redis_client: redis.Redis)
     assert NOON + timedelta(seconds=1) <= claimed < NOON + timedelta(seconds=5)
 
 
-@settings(max_examples=200)
-@given(st.integers(0, 2**52))
-def test_iso_utc_prints_as_python_does(epoch_us: int) -> None:
+ZONES = [
+    "UTC",
+    "Pacific/Kiritimati",  # UTC+14: the local day starts on the UTC day before
+    "Pacific/Pago_Pago",  # UTC-11
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kolkata",  # +05:30
+    "Australia/Lord_Howe",  # a 30-minute DST shift
+]
+
+
+@settings(max_examples=60)
+@given(
+    zone=st.sampled_from(ZONES),
+    day=st.dates(date(2026, 1, 1), date(2027, 12, 31)),
+    fraction=st.floats(0.0, 1.0, exclude_max=True),
+    micros=st.sampled_from([0, 1, 999_999, 123_456]),
+)
+def test_claimed_at_is_the_claim_instant_in_any_zone(
+    zone: str, day: date, fraction: float, micros: int
+) -> None:
+    """The script prints claimed_at itself: the instant of the claim, as Python prints it,
+    whatever UTC date of the (up to 25-hour) window the instant falls on."""
     client = redis.Redis.from_url(_URL[0])
+    account = f"z{abs(hash((zone, day, fraction, micros))) % 10**9}"
     try:
-        printed = lua.script(client, "iso_utc")(keys=[], args=[epoch_us], client=client)
+        live = connect(
+            client,
+            account,
+            TIMEZONE=zone,
+            OPERATING_START=time(0, 0),
+            OPERATING_END=time(23, 59, 59),
+            LATE_TOLERANCE_MINUTES=10.0**6,
+        )
+        start, end = day_window(day, live.settings)
+        span = (end - start) // timedelta(seconds=1) - 2
+        when = start + timedelta(seconds=int(span * fraction), microseconds=micros)
+        slot_id = store_local_day(live, day, when)
+        live.clock.install(when, 1e-6)  # time all but stands still: the claim is at `when`
+        started = slot_run.start_run(
+            client, account, live.settings, Guard(client, live.settings, account), slot_id
+        )
+        assert isinstance(started, slot_run.Claimed), started
+        raw = client.hget(keys.slot(account, slot_id), "claimed_at")
+        assert raw is not None and raw.decode() == iso(started.now)
+        assert abs(started.now - when) < timedelta(milliseconds=1)
     finally:
         client.close()
-    assert printed.decode() == iso(from_us(epoch_us))
+
+
+def store_local_day(live: Live, day: date, when: datetime) -> str:
+    """A week of ``live``'s zone whose local ``day`` holds one pending slot at ``when``."""
+    tz = live.settings.tz
+    slot = ScheduledEngagement(
+        slot_id=slot_id_for(live.account, day, 0),
+        index=0,
+        linkedin_url=URL,
+        name="Ada",
+        scheduled_time=f"{when.astimezone(tz):%H:%M}",
+        scheduled_at=when,
+        priority_score=1.0,
+        days_since_last_like=3.0,
+        forced=False,
+    )
+    monday = day - timedelta(days=day.weekday())
+    plan = WeeklyPlan(
+        account=live.account,
+        timezone=str(tz),
+        week_start=monday,
+        week_number=monday.isocalendar()[1],
+        created_at=when - timedelta(days=8),
+        days={day.isoformat(): DailySlot(date=day, budget=1, engagements=[slot])},
+    )
+    live.store.save_week(plan, replace=True)
+    return slot.slot_id
 
 
 _URL: list[str] = []

@@ -667,7 +667,7 @@ def test_lua_scripts_ship_as_package_data() -> None:
     from planner import lua
 
     scripts = [p for p in (resources.files("planner") / "lua").iterdir() if p.name.endswith(".lua")]
-    assert len(scripts) == 11
+    assert len(scripts) == 10
     for script in scripts:
         header = script.read_text(encoding="utf-8").split("\n\n")[0]
         assert "KEYS[1]" in header or "ARGV[1]" in header, script.name

@@ -15,7 +15,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 
 import redis
@@ -108,15 +108,18 @@ def _inputs(account: str, settings: Settings, guard: Guard, day: date) -> _Input
         return hit
     one = timedelta(days=1)
     before = datetime.combine(day - one, clock_time(0), tzinfo=settings.tz)
-    days = f"{day} {day - one} {day + one} {engaged_since_text(before)}"
     start, end = day_window(day, settings)
+    utc_day = start.astimezone(UTC).date()
+    utc_days = f"{utc_day} {utc_day + one} {utc_day + 2 * one}"
+    days = f"{day} {day - one} {day + one} {engaged_since_text(before)} {utc_days}"
     constants = struct.pack(
-        "<5d",
+        "<6d",
         to_us(start),
         to_us(end),
         round(settings.LATE_TOLERANCE_MINUTES * 60e6),
         MAX_EARLY_WAIT_S * 1e6,
         INFLIGHT_TTL_S,
+        to_us(datetime.combine(utc_day, clock_time(0), tzinfo=UTC)) // 1_000_000,
     )
     guard_keys, (caps, ends) = guard.reserve_inputs("-", day)
     account_keys = (

@@ -9,11 +9,14 @@
 -- KEYS[6..10]  as guard_reserve: hour zset, day counter, week counter, reservation, trim
 --              mark; the day and ISO week of the slot's own local date d
 -- ARGV[1]  slot id
--- ARGV[2]  the caller's d (from the slot id) and the I5 bounds, one space-separated string:
---          'd d-1 d+1 engaged_since' (slot_begin's ARGV[7], [8], [9] and [6])
--- ARGV[3]  the day's constants, five little-endian doubles ('<ddddd'): the operating
+-- ARGV[2]  the caller's d (from the slot id), the I5 bounds and the UTC dates of the
+--          window, one space-separated string: 'd d-1 d+1 engaged_since u0 u1 u2'
+--          (slot_begin's ARGV[7], [8], [9] and [6]; u0 the UTC date the window starts on,
+--          u1 and u2 the next two: a window lasts at most a local day, 25 hours)
+-- ARGV[3]  the day's constants, six little-endian doubles ('<dddddd'): the operating
 --          window's start and end on d (epoch us), the late tolerance (us), how early a
---          job may arrive and wait (real us), the in-flight TTL (s)
+--          job may arrive and wait (real us), the in-flight TTL (s), the first second of
+--          u0 (epoch s)
 -- ARGV[4]  guard_reserve's ARGV[3] (the caps, packed)
 -- ARGV[5]  guard_reserve's ARGV[4] (the ends of d and of its ISO week, packed)
 --
@@ -41,7 +44,6 @@
 
 --! include slot_begin
 --! include guard_reserve
---! include iso_utc
 
 local function fail(reply)
   return type(reply) == 'table' and reply['err'] ~= nil
@@ -54,7 +56,8 @@ if not f[1] then
   return 'L no status'
 end
 if f[1] ~= 'pending' then return 'S ' .. f[1] end
-local d, d_before, d_after, since = string.match(ARGV[2], '^(%S+) (%S+) (%S+) (%S+)$')
+local d, d_before, d_after, since, u0, u1, u2 = string.match(ARGV[2],
+  '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
 if f[2] ~= d then return 'L another day' end
 local at = tonumber(f[3] or '')
 if at == nil or not f[4] then return 'L older layout' end
@@ -71,7 +74,7 @@ if map[1] or map[2] or map[3] then
   speed = s
 end
 
-local start, stop, tolerance, early_wait, ttl = struct.unpack('<ddddd', ARGV[3])
+local start, stop, tolerance, early_wait, ttl, u0_start = struct.unpack('<dddddd', ARGV[3])
 if at > now then
   local wait = math.ceil((at - now) / speed)
   if wait > early_wait then return string.format('X %d', wait) end
@@ -80,8 +83,18 @@ end
 if now - at > tolerance or now < start or now >= stop then return 'L late' end
 
 local now_text = string.format('%d', now)
+-- claimed_at as Python prints instants (isoformat in UTC; the fraction only when not 0)
+local secs = math.floor(now / 1000000)
+local micros = now - secs * 1000000
+local of_day, date = secs - u0_start, u0
+if of_day >= 86400 then of_day, date = of_day - 86400, u1 end
+if of_day >= 86400 then of_day, date = of_day - 86400, u2 end
+local claimed_at = string.format('%sT%02d:%02d:%02d', date, math.floor(of_day / 3600),
+  math.floor(of_day % 3600 / 60), of_day % 60)
+if micros > 0 then claimed_at = claimed_at .. string.format('.%06d', micros) end
+claimed_at = claimed_at .. '+00:00'
 local begun = slot_begin({KEYS[1], KEYS[2], KEYS[3], KEYS[4]}, {
-  iso_utc({}, {now_text}), f[6], f[5], f[4], d, since, d, d_before, d_after, ARGV[1],
+  claimed_at, f[6], f[5], f[4], d, since, d, d_before, d_after, ARGV[1],
   string.format('%d', ttl)})
 if fail(begun) then return begun end
 local code = begun[1]
