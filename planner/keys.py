@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 from planner.weekly_plan import validate_account
 
@@ -83,8 +84,10 @@ _SLOT_ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _ISO_WEEK_RE = re.compile(r"^\d{4}-W\d{2}$")
 
 
+@lru_cache(maxsize=4096)
 def tag(account: str) -> str:
-    """``eng:{<account>}``: the prefix every key of ``account`` starts with."""
+    """``eng:{<account>}``: the prefix every key of ``account`` starts with (validated once
+    per account: every key of a run is built from it)."""
     return f"{PREFIX}:{{{validate_account(account)}}}"
 
 
