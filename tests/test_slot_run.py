@@ -61,31 +61,38 @@ def account_settings(**overrides: Any) -> Settings:
 def store_day(live: Live, instants: list[datetime], urls: list[str] | None = None) -> list[str]:
     """A week whose ``DAY`` holds one pending slot per instant; their ids."""
     urls = urls or [f"https://www.linkedin.com/in/p{i}" for i in range(len(instants))]
-    slots = [
+    return store_slots(live, DAY, list(zip(instants, urls, strict=True)))
+
+
+def store_slots(live: Live, day: date, slots: list[tuple[datetime, str]]) -> list[str]:
+    """A week of ``live``'s zone whose local ``day`` holds one pending slot per (instant,
+    profile URL); their ids."""
+    tz = live.settings.tz
+    engagements = [
         ScheduledEngagement(
-            slot_id=slot_id_for(live.account, DAY, i),
+            slot_id=slot_id_for(live.account, day, i),
             index=i,
             linkedin_url=url,
             name=f"Member {i}",
-            scheduled_time=f"{when:%H:%M}",
+            scheduled_time=f"{when.astimezone(tz):%H:%M}",
             scheduled_at=when,
             priority_score=1.0,
             days_since_last_like=3.0,
             forced=False,
         )
-        for i, (when, url) in enumerate(zip(instants, urls, strict=True))
+        for i, (when, url) in enumerate(slots)
     ]
-    monday = DAY - timedelta(days=DAY.weekday())
+    monday = day - timedelta(days=day.weekday())
     plan = WeeklyPlan(
         account=live.account,
-        timezone="UTC",
+        timezone=str(tz),
         week_start=monday,
         week_number=monday.isocalendar()[1],
-        created_at=NOON - timedelta(days=1),
-        days={DAY.isoformat(): DailySlot(date=DAY, budget=len(slots), engagements=slots)},
+        created_at=min(when for when, _ in slots) - timedelta(days=8),
+        days={day.isoformat(): DailySlot(date=day, budget=len(slots), engagements=engagements)},
     )
     live.store.save_week(plan, replace=True)
-    return [s.slot_id for s in slots]
+    return [e.slot_id for e in engagements]
 
 
 def connect(client: redis.Redis, account: str = "acct", **overrides: Any) -> Live:
@@ -208,7 +215,7 @@ def test_claimed_at_is_the_claim_instant_in_any_zone(
         start, end = day_window(day, live.settings)
         span = (end - start) // timedelta(seconds=1) - 2
         when = start + timedelta(seconds=int(span * fraction), microseconds=micros)
-        slot_id = store_local_day(live, day, when)
+        (slot_id,) = store_slots(live, day, [(when, URL)])
         live.clock.install(when, 1e-6)  # time all but stands still: the claim is at `when`
         started = slot_run.start_run(
             client, account, live.settings, Guard(client, live.settings, account), slot_id
@@ -219,33 +226,6 @@ def test_claimed_at_is_the_claim_instant_in_any_zone(
         assert abs(started.now - when) < timedelta(milliseconds=1)
     finally:
         client.close()
-
-
-def store_local_day(live: Live, day: date, when: datetime) -> str:
-    """A week of ``live``'s zone whose local ``day`` holds one pending slot at ``when``."""
-    tz = live.settings.tz
-    slot = ScheduledEngagement(
-        slot_id=slot_id_for(live.account, day, 0),
-        index=0,
-        linkedin_url=URL,
-        name="Ada",
-        scheduled_time=f"{when.astimezone(tz):%H:%M}",
-        scheduled_at=when,
-        priority_score=1.0,
-        days_since_last_like=3.0,
-        forced=False,
-    )
-    monday = day - timedelta(days=day.weekday())
-    plan = WeeklyPlan(
-        account=live.account,
-        timezone=str(tz),
-        week_start=monday,
-        week_number=monday.isocalendar()[1],
-        created_at=when - timedelta(days=8),
-        days={day.isoformat(): DailySlot(date=day, budget=1, engagements=[slot])},
-    )
-    live.store.save_week(plan, replace=True)
-    return slot.slot_id
 
 
 _URL: list[str] = []
