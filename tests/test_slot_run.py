@@ -448,3 +448,20 @@ def test_derived_fields_follow_every_writer(redis_client: redis.Redis) -> None:
     redis_client.hset(key, "at_us", "1")
     with pytest.raises(CorruptState, match="at_us"):
         live.store.load_slot("acct", slot_id)
+
+
+def test_a_corrupt_guard_counter_is_named_and_nothing_is_reserved(
+    redis_client: redis.Redis,
+) -> None:
+    """The guard's error comes after the claim (as in separate steps): the run stops with
+    the key named, the slot stays claimed (so it is reported unknown, never re-run) and no
+    action is counted."""
+    live = connect(redis_client)
+    (slot_id,) = store_day(live, [NOON])
+    redis_client.set(keys.guard_day("acct", DAY), "not a number")
+    with pytest.raises(CorruptState, match="guard:day"):
+        run_at(live, slot_id, NOON, CountingHandler())
+    assert live.store.load_slot("acct", slot_id).engagement.status is Status.CLAIMED
+    assert (
+        redis_client.exists(keys.guard_reservation("acct", slot_id), keys.guard_hour("acct")) == 0
+    )

@@ -40,7 +40,10 @@
 --                      forced, attempts (this run's). With c 2, or with the guard's
 --                      'blocked', the slot is claimed and nothing reserved: the caller gives
 --                      the claim back by re-timing the slot, or marks it missed
--- Errors   those of slot_begin and guard_reserve, raised before either writes.
+-- Errors   slot_begin's, raised before anything is written. guard_reserve's (a counter that
+--          is not a number) come after the claim, as they do when the two run as separate
+--          steps: the slot is left claimed, so it is reported unknown and never run, and
+--          nothing is reserved.
 
 --! include slot_begin
 --! include guard_reserve
