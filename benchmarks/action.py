@@ -179,40 +179,44 @@ def measure(url: str, n: int) -> list[Entry]:
     ran = forked.slots + simple.slots
     client.close()
     return [
-        Entry(
-            name="per_action_overhead",
-            value=simple.slot * 1000,
-            unit="ms/job",
-            target=TARGET_RATIO,
-            on_ratio=True,
-            baseline=simple.noop * 1000,
-            baseline_what="no-op RQ job, same SimpleWorker and server",
-            note=(
-                f"SimpleWorker, no fork (RQ's cheapest path); medians of {simple.slots} slot "
-                f"and {simple.slots} no-op jobs, interleaved; {done} of {ran} slots "
-                "(both classes) ran the whole path to done"
-            ),
+        _entry(
+            "per_action_overhead",
+            simple,
+            "SimpleWorker",
+            f"SimpleWorker, no fork (RQ's cheapest path); {simple.medians}; {done} of {ran} "
+            "slots (both classes) ran the whole path to done",
         ),
-        Entry(
-            name="per_action_overhead_forking",
-            value=forked.slot * 1000,
-            unit="ms/job",
-            target=TARGET_RATIO,
-            on_ratio=True,
-            baseline=forked.noop * 1000,
-            baseline_what="no-op RQ job, same forking Worker and server",
-            note=(
-                f"RQ's forking Worker, as deployed (EngagementWorker): a horse per job; "
-                f"medians of {forked.slots} slot and {forked.slots} no-op jobs, interleaved"
-            ),
+        _entry(
+            "per_action_overhead_forking",
+            forked,
+            "forking Worker",
+            f"RQ's forking Worker, as deployed (EngagementWorker): a horse per job; "
+            f"{forked.medians}",
         ),
     ]
+
+
+def _entry(name: str, compared: _Compared, worker: str, note: str) -> Entry:
+    return Entry(
+        name=name,
+        value=compared.slot * 1000,
+        unit="ms/job",
+        target=TARGET_RATIO,
+        on_ratio=True,
+        baseline=compared.noop * 1000,
+        baseline_what=f"no-op RQ job, same {worker} and server",
+        note=note,
+    )
 
 
 class _Compared(NamedTuple):
     noop: float  # seconds per no-op job, median
     slot: float  # seconds per slot job, median
     slots: int  # slot jobs run (as many no-op jobs)
+
+    @property
+    def medians(self) -> str:
+        return f"medians of {self.slots} slot and {self.slots} no-op jobs, interleaved"
 
 
 def _compare(

@@ -33,7 +33,7 @@ import math
 import struct
 import threading
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -57,8 +57,6 @@ COUNTER_GRACE_S = 3600
 """Day and week counters outlive their period by this much, so that releasing a
 reservation made just before local midnight still finds the counter it incremented."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 _US_PER_S = 1_000_000
 
 
@@ -256,23 +254,18 @@ class Guard:
         self._days.recent = (day, *self._days.recent[: _Days.KEEP - 1])
         return day
 
-    def reserve_inputs(
-        self, slot_id: str, day: date
-    ) -> tuple[tuple[str | bytes, ...], tuple[bytes, bytes]]:
-        """KEYS and the two packed ARGV (caps; the day's ends) of ``guard_reserve`` for an
-        action of ``slot_id`` on local date ``day``, for a script that reserves as one of
-        its steps (``slot_run.lua``): the same inputs :meth:`reserve` sends."""
+    def day_inputs(self, day: date) -> tuple[tuple[bytes, bytes, bytes, bytes], bytes, bytes]:
+        """What :meth:`reserve` sends for any action on local date ``day``, for a script
+        that reserves as one of its steps (``slot_run.lua``): KEYS 1, 2, 3 and 5 of
+        ``guard_reserve`` (hour zset, day and week counters, trim mark; KEYS[4] is the
+        slot's reservation), the packed caps and the day's packed ends."""
         day_key, week_key, ends = self._day(day_start_us(day, self.tz)).script_args
-        res_key = keys.guard_reservation(self.account, slot_id)
-        return (self._hour_b, day_key, week_key, res_key, self._trimmed_b), (
-            self._constants,
-            ends,
-        )
+        return (self._hour_b, day_key, week_key, self._trimmed_b), self._constants, ends
 
     def reserve(self, slot_id: str, now: datetime | None = None) -> Decision:
         """Count one action of ``slot_id`` at ``now`` in every window, or refuse."""
         at = ensure_aware_utc(now) if now is not None else self.server_now()
-        now_us = (at - _EPOCH) // _US
+        now_us = to_us(at)
         day_key, week_key, ends = self._day(now_us).script_args
         res_key = keys.guard_reservation(self.account, slot_id)
         try:

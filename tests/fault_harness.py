@@ -97,16 +97,13 @@ def wait_for(
     interval: float = 0.1,
     on_timeout: Callable[[], str] | None = None,
 ) -> None:
-    """Poll ``predicate`` until true; TimeoutError after ``timeout`` real seconds.
+    """:func:`tests.procs.wait_for`, polling every ``interval`` (0.1 s) by default.
 
-    (Not AssertionError: an xfail(raises=AssertionError) must not pass on a stuck set-up.)
+    Imported when called: worker processes import this module and need none of it.
     """
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            detail = on_timeout() if on_timeout else ""
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}\n{detail}")
-        time.sleep(interval)
+    from tests.procs import wait_for as poll
+
+    poll(predicate, timeout=timeout, what=what, interval=interval, on_timeout=on_timeout)
 
 
 # ---- Redis -----------------------------------------------------------------------------
@@ -840,7 +837,7 @@ def consecutive_day_breaches(plan: WeeklyPlan, settings: Settings) -> int:
 
 
 def require(condition: object, message: str) -> None:
-    """A set-up step that must hold (RuntimeError, so no xfail can mistake it for the bug)."""
+    """A set-up step that must hold (RuntimeError: a broken set-up, not a failed check)."""
     if not condition:
         raise RuntimeError(message)
 

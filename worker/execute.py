@@ -43,8 +43,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock_time
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
@@ -69,7 +68,7 @@ from planner.store.redis_common import checked, text, translate
 from planner.timing import day_window, local_hhmm, retime
 from planner.weekly_plan import Status
 from worker.handlers import EngagementRequest, Handler, call_handler
-from worker.slot_run import MAX_EARLY_WAIT_S, Declined, start_run
+from worker.slot_run import MAX_EARLY_WAIT_S, Declined, i5_since, start_run
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +264,7 @@ def _run_in_steps(
             profile_key=key,
             day=record.day,
             today=today,
-            engaged_since=_day_start(record.day - timedelta(days=1), live),
+            engaged_since=i5_since(record.day, settings),
         )
         begun = live.store.begin_run(account, slot_id, claim)
         if begun.code is not Begun.CHANGED:
@@ -379,11 +378,6 @@ def _act(
         )
     log.info("slot %s: %s %s", slot_id, result.outcome.value, result.reason)
     return RunResult(slot_id, result.outcome.value, result.reason)
-
-
-def _day_start(day: date, live: Live) -> datetime:
-    """The first instant of the account's local ``day``, in UTC."""
-    return datetime.combine(day, clock_time(0), tzinfo=live.settings.tz).astimezone(UTC)
 
 
 def _retime_or_miss(

@@ -80,7 +80,7 @@ class Declined:
 class _Inputs:
     settings: Settings  # held, so their ids are not reused while cached
     guard: Guard
-    keys: tuple[str | bytes, ...]  # KEYS[2..8] and KEYS[10] (1 and 9 are per slot)
+    keys: tuple[bytes, ...]  # KEYS[2..8] and KEYS[10] (1 and 9 are per slot)
     args: tuple[bytes, bytes, bytes, bytes]  # ARGV[2..5]
 
 
@@ -100,6 +100,13 @@ def slot_day(slot_id: str) -> date | None:
         return None
 
 
+def i5_since(day: date, settings: Settings) -> datetime:
+    """The first instant of the account's local day before ``day``, in UTC: a success in
+    the ledger at or after it keeps a run on ``day`` from acting (I5)."""
+    before = day - timedelta(days=1)
+    return datetime.combine(before, clock_time(0), tzinfo=settings.tz).astimezone(UTC)
+
+
 def _inputs(account: str, settings: Settings, guard: Guard, day: date) -> _Inputs:
     """What every run of ``account`` on local date ``day`` sends alike (built once)."""
     cache_key = (account, day, id(settings), id(guard))
@@ -107,11 +114,10 @@ def _inputs(account: str, settings: Settings, guard: Guard, day: date) -> _Input
     if hit is not None and hit.settings is settings and hit.guard is guard:
         return hit
     one = timedelta(days=1)
-    before = datetime.combine(day - one, clock_time(0), tzinfo=settings.tz)
     start, end = day_window(day, settings)
     utc_day = start.astimezone(UTC).date()
     utc_days = f"{utc_day} {utc_day + one} {utc_day + 2 * one}"
-    days = f"{day} {day - one} {day + one} {engaged_since_text(before)} {utc_days}"
+    days = f"{day} {day - one} {day + one} {engaged_since_text(i5_since(day, settings))} {utc_days}"
     constants = struct.pack(
         "<6d",
         to_us(start),
@@ -121,7 +127,7 @@ def _inputs(account: str, settings: Settings, guard: Guard, day: date) -> _Input
         INFLIGHT_TTL_S,
         to_us(datetime.combine(utc_day, clock_time(0), tzinfo=UTC)) // 1_000_000,
     )
-    guard_keys, (caps, ends) = guard.reserve_inputs("-", day)
+    guard_keys, caps, ends = guard.day_inputs(day)
     account_keys = (
         keys.ledger(account),
         keys.inflight(account),
@@ -131,7 +137,7 @@ def _inputs(account: str, settings: Settings, guard: Guard, day: date) -> _Input
     made = _Inputs(
         settings=settings,
         guard=guard,
-        keys=tuple(k.encode() if isinstance(k, str) else k for k in (*account_keys, *guard_keys)),
+        keys=(*(k.encode() for k in account_keys), *guard_keys),
         args=(days.encode(), constants, caps, ends),
     )
     with _CACHE_LOCK:
@@ -152,7 +158,7 @@ def start_run(
     if day is None:
         return Declined("L", "slot id without a date")
     made = _inputs(account, settings, guard, day)
-    ledger, inflight, breaker, clock, hour, day_key, week_key, _, trimmed = made.keys
+    ledger, inflight, breaker, clock, hour, day_key, week_key, trimmed = made.keys
     slot_key = keys.slot(account, slot_id)
     keys_ = (
         slot_key,
