@@ -178,6 +178,9 @@ def measure(url: str, n: int) -> list[Entry]:
     )
     ran = forked.slots + simple.slots
     client.close()
+    if done != ran:
+        # A job that failed costs less than one that ran: its time would flatter the ratio.
+        raise RuntimeError(f"{ran - done} of {ran} benchmark slots did not run to done")
     return [
         _entry(
             "per_action_overhead",
