@@ -39,6 +39,13 @@ def err_console() -> Console:
     return Console(stderr=True)
 
 
+def out_console(*, soft_wrap: bool = False) -> Console:
+    """A stdout console (rich loads on first use: it is not needed to list commands)."""
+    from rich.console import Console  # noqa: PLC0415
+
+    return Console(soft_wrap=soft_wrap)
+
+
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     from rich.markup import escape  # noqa: PLC0415
 

@@ -8,14 +8,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from planner.cli.app import app
-from planner.cli.common import JsonOption, connect_redis, obj, translated_errors
+from planner.cli.common import (
+    JsonOption,
+    connect_redis,
+    err_console,
+    obj,
+    out_console,
+    translated_errors,
+)
 
 if TYPE_CHECKING:
     import redis
+    from rich.console import Console
 
 
 @app.command("demo")
@@ -47,7 +53,7 @@ def demo(
     settings = obj(ctx).settings
     client = connect_redis(settings)
     url = _url_of(client)
-    err = Console(stderr=True)
+    err = err_console()
     with translated_errors():
         loaded = CsvSource(profiles).load(_now(client), strict=False)
     progress = Progress(
@@ -77,12 +83,14 @@ def demo(
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
-        _summary(Console(), result.to_json())
+        _summary(out_console(), result.to_json())
     clean = not any(result.violations.values())
     raise typer.Exit(0 if clean else 1)
 
 
 def _summary(console: Console, data: dict[str, Any]) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
     table = Table(title=f"demo week: {data['slots']} slots in {data['seconds']} s")
     table.add_column("outcome")
     table.add_column("slots", justify="right")

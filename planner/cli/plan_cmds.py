@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from planner.cli.app import app
 from planner.cli.common import (
@@ -17,11 +16,14 @@ from planner.cli.common import (
     account_settings,
     fail,
     open_live,
+    out_console,
     translated_errors,
 )
 from planner.cli.source_options import SheetOption, StrictOption, WorksheetOption, load_profiles
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from config.settings import Settings
     from planner.service import StoreOutcome
     from planner.week import PlanReport
@@ -102,7 +104,7 @@ def generate_week(
     if as_json:
         typer.echo(json.dumps(plan.to_json(), indent=2))
         return
-    console = Console()
+    console = out_console()
     render_plan(
         console,
         plan,

@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from planner.cli.app import app
-from planner.cli.common import EXIT_UNAVAILABLE, connect_redis, fail, obj
+from planner.cli.common import EXIT_UNAVAILABLE, connect_redis, fail, obj, out_console
 
 redis_app = typer.Typer(
     help="The embedded Redis the CLI starts when REDIS_URL is empty.", no_args_is_help=True
@@ -34,7 +33,7 @@ def server_url(ctx: typer.Context) -> str:
 @redis_app.command("start")
 def start(ctx: typer.Context) -> None:
     """Start the embedded redis-server (or find it running)."""
-    Console().print(f"embedded Redis answering at {server_url(ctx)}")
+    out_console().print(f"embedded Redis answering at {server_url(ctx)}")
 
 
 @redis_app.command("url")
@@ -50,7 +49,7 @@ def status(ctx: typer.Context) -> None:
 
     info = embedded_status(obj(ctx).settings)
     state = f"running (pid {info.pid})" if info.running else "not running"
-    Console().print(f"embedded Redis {state}; data in {info.data_dir}; socket {info.socket}")
+    out_console().print(f"embedded Redis {state}; data in {info.data_dir}; socket {info.socket}")
     raise typer.Exit(0 if info.running else 1)
 
 
@@ -64,7 +63,7 @@ def stop(ctx: typer.Context) -> None:
         stopped = stop_embedded(obj(ctx).settings)
     except RedisServerError as exc:
         fail(str(exc), EXIT_UNAVAILABLE)
-    Console().print("stopped" if stopped else "was not running")
+    out_console().print("stopped" if stopped else "was not running")
 
 
 @app.command("worker")

@@ -6,10 +6,9 @@ import time
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from planner.cli.app import app
-from planner.cli.common import AccountOption, fail, open_live, translated_errors
+from planner.cli.common import AccountOption, fail, open_live, out_console, translated_errors
 from planner.cli.plan_cmds import ProfilesOption
 from planner.cli.source_options import SheetOption, WorksheetOption, load_profiles
 
@@ -39,7 +38,7 @@ def schedule(
             live.settings, now, profiles=profiles, sheet=sheet, worksheet=worksheet, strict=False
         )
         outcome = generate(live, loaded.profiles, now=now, rng=np.random.default_rng())
-    console = Console()
+    console = out_console()
     console.print(
         f"week {outcome.plan.label}: {outcome.action}, {outcome.scheduled} jobs scheduled"
     )
@@ -68,7 +67,7 @@ def revise_cmd(
             )
         except ServiceError as exc:
             fail(str(exc), 1)
-    Console().print(
+    out_console().print(
         f"week {plan.label} revision {plan.revision}: {report.rebound} open slots re-bound, "
         f"{report.forced} forced picks, {len(unknown)} interrupted slots marked unknown"
     )
@@ -81,7 +80,7 @@ def resume(ctx: typer.Context, account: AccountOption = "default") -> None:
 
     live = open_live(ctx, account)
     lifted = breaker.resume(live.client, account)
-    Console().print("breaker lifted: remaining slots run again" if lifted else "not paused")
+    out_console().print("breaker lifted: remaining slots run again" if lifted else "not paused")
 
 
 @app.command("sync")
@@ -100,7 +99,7 @@ def sync(ctx: typer.Context, account: AccountOption = "default") -> None:
         except WriteBackError as exc:
             left = outbox.pending(live.client, account)
             fail(f"{exc} ({left} outcomes kept for the next sync)", 1)
-    Console().print(f"{written} outcomes written to {source.description}")
+    out_console().print(f"{written} outcomes written to {source.description}")
 
 
 @app.command("batch")
@@ -118,7 +117,7 @@ def batch(
     from planner.weekly_plan import week_monday  # noqa: PLC0415
 
     live = open_live(ctx, account)
-    console = Console()
+    console = out_console()
     now = live.clock()
     plan = live.store.load_week(account, week_monday(live.today(now)))
     if plan is None:

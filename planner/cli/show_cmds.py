@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from planner.cli.app import app
-from planner.cli.common import AccountOption, JsonOption, fail, obj, open_live, translated_errors
+from planner.cli.common import (
+    AccountOption,
+    JsonOption,
+    fail,
+    obj,
+    open_live,
+    out_console,
+    translated_errors,
+)
 from planner.cli.plan_cmds import WeekOption, minutes_of_day, resolve_week, this_monday
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 
 @app.command("show-plan")
@@ -44,7 +53,7 @@ def show_plan(
         return
     s = live.settings
     render_plan(
-        Console(),
+        out_console(),
         plan,
         start_min=minutes_of_day(s.OPERATING_START),
         end_min=minutes_of_day(s.OPERATING_END),
@@ -92,9 +101,9 @@ def status(
     if as_json:
         typer.echo(json.dumps(reports[0] if account else _all(reports), indent=2))
     elif len(reports) == 1:
-        _render_status(Console(), reports[0])
+        _render_status(out_console(), reports[0])
     else:
-        _render_summary(Console(), reports)
+        _render_summary(out_console(), reports)
     raise typer.Exit(0 if healthy else 1)
 
 
@@ -105,6 +114,9 @@ def _all(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _render_summary(console: Console, reports: list[dict[str, Any]]) -> None:
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     table = Table(title="accounts")
     for column in ("account", "health", "week", "executed", "today", "this week", "overdue"):
         table.add_column(column)
@@ -126,12 +138,17 @@ def _render_summary(console: Console, reports: list[dict[str, Any]]) -> None:
 
 
 def _bar(used: int, limit: int, width: int = 24) -> Text:
+    from rich.text import Text  # noqa: PLC0415
+
     filled = min(width, round(width * used / limit)) if limit else width
     style = "red" if used >= limit else ("yellow" if used >= 0.8 * limit else "green")
     return Text("█" * filled, style=style) + Text("░" * (width - filled), style="dim")
 
 
 def _render_status(console: Console, data: dict[str, Any]) -> None:
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
     health = (
         Text("healthy", style="bold green")
         if data["healthy"]

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from planner.cli.app import app
-from planner.cli.common import AccountOption, fail, open_live, translated_errors
+from planner.cli.common import AccountOption, fail, open_live, out_console, translated_errors
 from planner.cli.plan_cmds import WeekOption, resolve_week, this_monday
 
 PathArgument = Annotated[
@@ -38,7 +37,7 @@ def export_cmd(
         fail(f"{path}: cannot write: {exc.strerror or exc}")
     plan = doc["plan"]
     slots = sum(len(d["engagements"]) for d in plan["days"].values()) if plan else 0
-    Console(soft_wrap=True).print(
+    out_console(soft_wrap=True).print(
         f"exported account {account!r} to {path}: week {doc['week']} "
         f"({slots} slots{'' if plan else ', no plan stored'}), {len(doc['ledger'])} ledger "
         f"entries, {len(doc['guard']['reservations'])} guard reservations"
@@ -83,7 +82,7 @@ def import_cmd(
             fail(f"{exc}; nothing imported")
         scheduled = ensure_jobs(live, state.plan) if jobs and state.plan else 0
     expired = f", {summary.expired_skipped} expired guard keys left out"
-    Console(soft_wrap=True).print(
+    out_console(soft_wrap=True).print(
         f"imported account {summary.account!r} from {path}: "
         f"week {summary.week or '(none)'} ({summary.slots} slots, {scheduled} jobs scheduled), "
         f"{summary.ledger} ledger entries, {summary.profiles} profiles, "
