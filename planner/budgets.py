@@ -31,10 +31,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 
 from config.settings import Settings
 
@@ -57,22 +58,86 @@ def day_bounds(
     n_days: int, target: int, settings: Settings, day_caps: Sequence[int] | None = None
 ) -> tuple[list[int], list[int]]:
     """Per-day ``(lower, upper)`` bounds that ``sample_daily_budgets`` keeps every day within."""
+    law = _week_law(target, _caps(n_days, target, settings, day_caps), settings)
+    return list(law.lo), list(law.hi)
+
+
+def _caps(
+    n_days: int, target: int, settings: Settings, day_caps: Sequence[int] | None
+) -> tuple[int, ...]:
+    """Each day's upper bound, after refusing bad arguments."""
     if n_days < 0:
         raise ValueError(f"n_days must be >= 0, got {n_days}")
     if target < 0:
         raise ValueError(f"target must be >= 0, got {target}")
+    cap = settings.daily_cap
     if day_caps is None:
-        day_caps = [settings.daily_cap] * n_days
+        day_caps = [cap] * n_days
     if len(day_caps) != n_days:
         raise ValueError(f"day_caps has {len(day_caps)} entries for {n_days} days")
     if any(c < 0 for c in day_caps):
         raise ValueError(f"day_caps must be >= 0, got {list(day_caps)}")
-    hi = [min(settings.daily_cap, int(c)) for c in day_caps]
-    floor = settings.DAILY_BUDGET_MIN
+    return tuple([min(cap, int(c)) for c in day_caps])
+
+
+class _DayLaw(NamedTuple):
+    """One day's truncated normal, all but its uniform: fixed by the bounds and settings."""
+
+    low: int
+    high: int
+    nearest: float  # the mean moved into the bounds
+    flip: bool  # inverted in the lower tail (both bounds far above the mean)
+    pa: float  # CDF at the (possibly flipped) lower end of the widened bounds
+    width: float  # CDF mass between the ends
+    resolvable: bool  # False: no mass the inverse CDF can resolve, the draw is ``nearest``
+
+
+class _WeekLaw(NamedTuple):
+    """Everything about a draw that the generator does not decide."""
+
+    lo: tuple[int, ...]
+    hi: tuple[int, ...]
+    placeable: int  # the part of the target the caps can hold
+    mean: float
+    std: float
+    days: tuple[_DayLaw, ...]
+
+
+def _week_law(target: int, hi: tuple[int, ...], settings: Settings) -> _WeekLaw:
+    return _derive_week_law(
+        target,
+        hi,
+        settings.DAILY_BUDGET_MIN,
+        settings.DAILY_BUDGET_MEAN,
+        settings.DAILY_BUDGET_STD,
+    )
+
+
+# A planner asks for the same few weeks (full caps, or today's window partly over) again and
+# again; the CDF values at the bounds cost more than the rest of a draw.
+@lru_cache(maxsize=256)
+def _derive_week_law(
+    target: int, hi: tuple[int, ...], floor: int, mean: float, std: float
+) -> _WeekLaw:
+    n_days = len(hi)
     if target < n_days * floor:
         floor = target // n_days
-    lo = [min(floor, h) for h in hi]
-    return lo, hi
+    lo = tuple([min(floor, h) for h in hi])
+    days: list[_DayLaw] = []
+    for low, high in zip(lo, hi, strict=True):
+        # A float like a drawn value, so that both round alike.
+        nearest = float(min(max(mean, low), high))
+        if std <= 0:
+            days.append(_DayLaw(low, high, nearest, False, 0.0, 0.0, False))
+            continue
+        # Widen by half a unit so the rounded value is spread fairly over the end points.
+        a = (low - 0.5 - mean) / std
+        b = (high + 0.5 - mean) / std
+        # Inverting in the lower tail keeps precision when both bounds sit far above the mean.
+        flip = a > 0
+        pa, pb = (_ndtr(-b), _ndtr(-a)) if flip else (_ndtr(a), _ndtr(b))
+        days.append(_DayLaw(low, high, nearest, flip, pa, pb - pa, pb > pa))
+    return _WeekLaw(lo, hi, min(target, sum(hi)), mean, std, tuple(days))
 
 
 def sample_daily_budgets(
@@ -84,52 +149,37 @@ def sample_daily_budgets(
     day_caps: Sequence[int] | None = None,
 ) -> BudgetDraw:
     """Sample ``n_days`` budgets summing to ``target`` (or to all the caps allow)."""
-    lo, hi = day_bounds(n_days, target, settings, day_caps)
+    law = _week_law(target, _caps(n_days, target, settings, day_caps), settings)
     if n_days == 0:
         return BudgetDraw((), (), (), shortfall=target)
-    placeable = min(target, sum(hi))
-    draws = _truncated_normal(
-        rng, settings.DAILY_BUDGET_MEAN, settings.DAILY_BUDGET_STD, np.array(lo), np.array(hi)
-    )
-    budgets = [int(v) for v in np.floor(draws + 0.5)]
-    budgets = [min(max(b, low), high) for b, low, high in zip(budgets, lo, hi, strict=True)]
-    _walk_to_total(rng, budgets, lo, hi, placeable)
+    budgets = _truncated_normal(rng, law)
+    lo, hi = list(law.lo), list(law.hi)
+    _walk_to_total(rng, budgets, lo, hi, law.placeable)
     burst, light = _add_bursts(rng, budgets, lo, hi, settings)
     return BudgetDraw(
         budgets=tuple(budgets),
         burst=tuple(burst),
         light=tuple(light),
-        shortfall=target - placeable,
+        shortfall=target - law.placeable,
     )
 
 
-def _truncated_normal(
-    rng: np.random.Generator,
-    mean: float,
-    std: float,
-    lo: npt.NDArray[np.int_],
-    hi: npt.NDArray[np.int_],
-) -> npt.NDArray[np.float64]:
+def _truncated_normal(rng: np.random.Generator, law: _WeekLaw) -> list[int]:
+    """Each day's normal(mean, std) draw, truncated to its bounds, rounded to whole actions."""
     # Scalar math for at most seven days: scipy.special would cost ~0.2 s to import in every
     # process that draws budgets, and numpy calls cost more than the arithmetic here.
-    u = rng.random(len(lo)).tolist()
-    out: list[float] = []
-    for low, high, v in zip(lo.tolist(), hi.tolist(), u, strict=True):
-        nearest = min(max(mean, low), high)
-        if std <= 0:
-            out.append(nearest)
-            continue
-        # Widen by half a unit so the rounded value is spread fairly over the end points.
-        a = (low - 0.5 - mean) / std
-        b = (high + 0.5 - mean) / std
-        # Inverting in the lower tail keeps precision when both bounds sit far above the mean.
-        flip = a > 0
-        pa, pb = (_ndtr(-b), _ndtr(-a)) if flip else (_ndtr(a), _ndtr(b))
-        z = _ndtri(pa + v * (pb - pa))
-        x = mean + std * (-z if flip else z)
-        # Bounds so far out in a tail that no probability mass is resolvable: the nearest bound.
-        out.append(min(max(x, low), high) if pb > pa and math.isfinite(x) else nearest)
-    return np.array(out, dtype=np.float64)
+    mean, std = law.mean, law.std
+    out: list[int] = []
+    for day, v in zip(law.days, rng.random(len(law.days)).tolist(), strict=True):
+        x = day.nearest
+        if day.resolvable:
+            z = _ndtri(day.pa + v * day.width)
+            drawn = mean + std * (-z if day.flip else z)
+            # Bounds so far out in a tail that the inverse is infinite: the nearest bound.
+            if math.isfinite(drawn):
+                x = min(max(drawn, day.low), day.high)
+        out.append(math.floor(x + 0.5))  # whole bounds: rounding keeps x within them
+    return out
 
 
 _SQRT_HALF = math.sqrt(0.5)
@@ -159,15 +209,18 @@ def _walk_to_total(
 ) -> None:
     """Move ``budgets`` to sum ``total`` by single units on random days with room."""
     diff = total - sum(budgets)
-    step = 1 if diff > 0 else -1
-    while diff != 0:
-        if step > 0:
-            room = [i for i, (b, h) in enumerate(zip(budgets, hi, strict=True)) if b < h]
-        else:
-            room = [i for i, (b, low) in enumerate(zip(budgets, lo, strict=True)) if b > low]
+    if diff > 0:
+        step, room = 1, [i for i, (b, h) in enumerate(zip(budgets, hi, strict=True)) if b < h]
+    else:
+        step, room = -1, [i for i, (b, low) in enumerate(zip(budgets, lo, strict=True)) if b > low]
+    # A step changes only its own day's room, so the list (in day order, which the draw
+    # indexes) loses a day when it reaches its bound instead of being rebuilt each step.
+    limit = hi if step > 0 else lo
+    for _ in range(abs(diff)):
         day = room[int(rng.integers(len(room)))]  # never empty: lo-sum <= total <= hi-sum
         budgets[day] += step
-        diff -= step
+        if budgets[day] == limit[day]:
+            room.remove(day)
 
 
 def _add_bursts(
@@ -180,11 +233,13 @@ def _add_bursts(
     n = len(budgets)
     burst = [False] * n
     light = [False] * n
+    chance = settings.BURST_DAY_PROBABILITY
+    extra_min, extra_max = settings.BURST_DAY_EXTRA_MIN, settings.BURST_DAY_EXTRA_MAX
     for day in range(n):
         # One uniform per day whatever happens, so a day's outcome does not shift the others'.
-        if rng.random() >= settings.BURST_DAY_PROBABILITY or light[day]:
+        if rng.random() >= chance or light[day]:
             continue
-        extra = int(rng.integers(settings.BURST_DAY_EXTRA_MIN, settings.BURST_DAY_EXTRA_MAX + 1))
+        extra = int(rng.integers(extra_min, extra_max + 1))
         extra = min(extra, hi[day] - budgets[day])
         donors = [j for j in range(n) if j != day and not burst[j] and budgets[j] > lo[j]]
         if extra <= 0 or not donors:

@@ -29,10 +29,11 @@ from __future__ import annotations
 import itertools
 import math
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property, lru_cache
+from operator import sub
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -46,6 +47,8 @@ HOUR_S = 3600
 MAX_ATTEMPTS = 2000
 _SECOND = timedelta(seconds=1)
 _MICRO = timedelta(microseconds=1)
+_HOUR = timedelta(hours=1)
+_SECONDS_OF_HOUR = tuple(s * _SECOND for s in range(HOUR_S))
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -55,9 +58,13 @@ class TimingError(ValueError):
     """Raised when a day's window cannot hold the requested number of actions."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Params:
-    """The settings that shape timing: a small hashable key for the caches."""
+    """The settings that shape timing: a small hashable key for the caches.
+
+    Compared by identity: ``_params`` hands out one object per distinct value, and every
+    cached lookup hashes the key, which costs least for an identity.
+    """
 
     tz: str
     start: time
@@ -66,15 +73,6 @@ class _Params:
     jitter_min: float
     gap_s: int
     hourly: int
-
-    # Every cached lookup hashes the parameters (a dataclass re-hashes all its fields each
-    # time); they are frozen, so the hash is computed once.
-    @cached_property
-    def _hash(self) -> int:
-        return hash(astuple(self))
-
-    def __hash__(self) -> int:
-        return self._hash
 
 
 @dataclass(frozen=True)
@@ -101,27 +99,33 @@ class _Tables:
     span: IntArray  # usable seconds of each cell
     g_cells: int
     # The same, for scalar steps: bisect on a row's memoryview and list indexing cost a
-    # fraction of numpy's per-call overhead, and find the same cells.
-    rows: tuple[memoryview, ...]
+    # fraction of numpy's per-call overhead, and find the same cells. ``steps[i]`` is
+    # -F[n - i], the row that places point ``i``.
+    steps: tuple[memoryview, ...]
     lo_list: list[int]
     span_list: list[int]
+    hours: tuple[timedelta, ...]  # each whole hour of the grid, for ``_instants``
 
 
 _PARAMS: dict[int, tuple[Settings, _Params]] = {}
+_DISTINCT: dict[tuple[object, ...], _Params] = {}
 
 
 def _params(settings: Settings) -> _Params:
     """The timing parameters of ``settings``, derived once per settings object.
 
     Settings are frozen, so the derivation cannot go stale; the cache holds the settings
-    object itself, so an id is never reused while it is in the cache.
+    object itself, so an id is never reused while it is in the cache. Settings with the
+    same timing share one parameters object (and so the caches' entries).
     """
     hit = _PARAMS.get(id(settings))
     if hit is not None and hit[0] is settings:
         return hit[1]
     if len(_PARAMS) >= 64:
         _PARAMS.clear()
+        _DISTINCT.clear()
     params = _derive_params(settings)
+    params = _DISTINCT.setdefault(astuple(params), params)
     _PARAMS[id(settings)] = (settings, params)
     return params
 
@@ -263,8 +267,9 @@ def _tables(shape: _Shape, n: int, first: int) -> _Tables:
         f_prev = f
     for arr in (neg_f, lo, span):
         arr.flags.writeable = False
-    rows = tuple(row.data for row in neg_f)
-    return _Tables(neg_f, lo, span, g, rows, lo.tolist(), span.tolist())
+    steps = tuple(neg_f[r].data for r in range(n, 0, -1))
+    hours = tuple(h * _HOUR for h in range(shape.seconds // HOUR_S + 1))
+    return _Tables(neg_f, lo, span, g, steps, lo.tolist(), span.tolist(), hours)
 
 
 def _propose(rng: np.random.Generator, tab: _Tables, n: int, batch: int) -> IntArray:
@@ -291,19 +296,20 @@ def _first_valid(
     built one row at a time with scalar steps: most days accept the first row, so this
     skips the other rows' work while returning exactly what the batch would.
     """
-    lo, span, rows, g = tab.lo_list, tab.span_list, tab.rows, tab.g_cells
+    lo, span, steps, g = tab.lo_list, tab.span_list, tab.steps, tab.g_cells
     gap_s, hourly = params.gap_s, params.hourly
-    for v_row, u_row in zip(v.tolist(), u.tolist(), strict=True):
+    for v_row, u_row in zip(v, u, strict=True):
         times: list[int] = []
         start = 0
-        for i in range(n):
-            neg_f = rows[n - i]
+        for neg_f, v_i, u_i in zip(steps, v_row.tolist(), u_row.tolist(), strict=True):
             # searchsorted(side="left") on a non-decreasing row is bisect_left.
-            cell = bisect_left(neg_f, v_row[i] * neg_f[start]) - 1
-            times.append(lo[cell] + int(u_row[i] * span[cell]))
+            cell = bisect_left(neg_f, v_i * neg_f[start]) - 1
+            times.append(lo[cell] + int(u_i * span[cell]))
             start = cell + g
-        if all(b - a >= gap_s for a, b in itertools.pairwise(times)) and all(
-            times[i + hourly] - times[i] >= HOUR_S for i in range(n - hourly)
+        # The smallest gap between neighbours, and between points ``hourly`` apart (map and
+        # min loop in C).
+        if min(map(sub, times[1:], times), default=gap_s) >= gap_s and (
+            min(map(sub, times[hourly:], times), default=HOUR_S) >= HOUR_S
         ):
             return times
     return None
@@ -329,11 +335,23 @@ def _sequential(rng: np.random.Generator, shape: _Shape, n: int, first: int) -> 
     return out
 
 
+def _instants(base: datetime, seconds: Iterable[int], tab: _Tables) -> list[datetime]:
+    """The aware-UTC instants of grid ``seconds`` on the day whose grid second 0 is ``base``."""
+    # Two additions of tabled timedeltas cost a fraction of multiplying one by an int.
+    hours, rest = tab.hours, _SECONDS_OF_HOUR
+    return [base + hours[s // HOUR_S] + rest[s % HOUR_S] for s in seconds]
+
+
 def _first_second(base: datetime, not_before: datetime | None) -> int:
+    """The first grid second at or after ``not_before`` (0 if none or before the window)."""
     if not_before is None:
         return 0
-    micros = (ensure_aware_utc(not_before, what="not_before") - base) // _MICRO
-    return max(0, _ceil_div(micros, 1_000_000))
+    if not_before.tzinfo is not UTC:
+        ensure_aware_utc(not_before, what="not_before")  # refuses a naive one
+    # Aware datetimes subtract through their UTC offsets, like after astimezone(UTC). A
+    # timedelta's seconds and microseconds are never negative, so this rounds up.
+    ahead = not_before - base
+    return max(0, ahead.days * 86_400 + ahead.seconds + (ahead.microseconds > 0))
 
 
 @lru_cache(maxsize=4096)
@@ -383,11 +401,12 @@ def sample_day_times(
     if n == 0:
         return []
     tab = _tables(shape, n, first)
-    # The first batch is small and usually accepted: walk its rows one by one (same draws).
-    v, u = rng.random((4, n)), rng.random((4, n))
-    found = _first_valid(tab, n, v, u, params)
+    # The first batch is small and usually accepted: walk its rows one by one (same draws:
+    # the cells' uniforms, then the seconds', in one call).
+    draws = rng.random((2, 4, n))
+    found = _first_valid(tab, n, draws[0], draws[1], params)
     if found is not None:
-        return [base + s * _SECOND for s in found]
+        return _instants(base, found, tab)
     tried, batch = 4, 16
     while tried < MAX_ATTEMPTS:
         size = min(batch, MAX_ATTEMPTS - tried)
@@ -396,9 +415,9 @@ def sample_day_times(
         if params.hourly < n:
             ok &= np.all(times[:, params.hourly :] - times[:, : -params.hourly] >= HOUR_S, axis=1)
         if ok.any():
-            return [base + int(s) * _SECOND for s in times[int(np.argmax(ok))]]
+            return _instants(base, times[int(np.argmax(ok))].tolist(), tab)
         tried, batch = tried + size, batch * 4
-    return [base + s * _SECOND for s in _sequential(rng, shape, n, first)]
+    return _instants(base, _sequential(rng, shape, n, first), tab)
 
 
 def retime(

@@ -220,3 +220,30 @@ def test_normal_cdf_and_inverse_match_scipy() -> None:
     ps = np.concatenate(([0.0, 1e-300, 1e-20], np.linspace(1e-9, 1 - 1e-9, 4001), [1.0]))
     back = np.array([_ndtri(p) for p in ps])
     np.testing.assert_allclose(back, ndtri(ps), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("seed", "n_days", "target", "caps", "expected"),
+    [
+        # (budgets, burst days, light days): a full week with two burst days
+        (0, 7, 80, None, ((13, 5, 6, 10, 20, 17, 9), (3, 4), (1, 6))),
+        # the walk fills four days to their caps, so the later steps pick among fewer days
+        (1, 5, 95, [20, 20, 19, 20, 20], ((20, 20, 15, 20, 20), (), ())),
+        (2, 5, 95, [20, 20, 19, 20, 20], ((17, 19, 19, 20, 20), (3,), (0,))),
+    ],
+)
+def test_exact_regression(
+    settings: Settings,
+    seed: int,
+    n_days: int,
+    target: int,
+    caps: list[int] | None,
+    expected: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+) -> None:
+    """Fixed seeds give fixed budgets (guards against accidental changes of the draw)."""
+    draw = sample_daily_budgets(
+        np.random.default_rng(seed), n_days, target, settings, day_caps=caps
+    )
+    burst = tuple(i for i, b in enumerate(draw.burst) if b)
+    light = tuple(i for i, b in enumerate(draw.light) if b)
+    assert (draw.budgets, burst, light) == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -198,6 +199,20 @@ def test_fallback_keeps_every_rule(monkeypatch: pytest.MonkeyPatch) -> None:
         times = sample_day_times(np.random.default_rng(seed), cap, DAY, s)
         assert len(times) == cap
         check_rules(times, s, *day_window(DAY, s))
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/New_York"])
+def test_not_before_is_an_instant_rounded_up_to_a_second(zone: str) -> None:
+    """not_before counts as the instant it names in any zone; a part second starts the next."""
+    base = utc(2026, 2, 9, 9)
+    us, s = timedelta(microseconds=1), timedelta(seconds=1)
+    cases = [(0 * s, 0), (us, 1), (s - us, 1), (s, 1), (90 * 60 * s + us, 5401), (-us, 0)]
+    for ahead, first in [*cases, (timedelta(days=-3), 0), (timedelta(days=2), 2 * 86_400)]:
+        not_before = (base + ahead).astimezone(ZoneInfo(zone))
+        assert timing._first_second(base, not_before) == first
+    assert timing._first_second(base, None) == 0
+    with pytest.raises(ValueError, match="not_before must be timezone-aware"):
+        timing._first_second(base, datetime(2026, 2, 9, 10))
 
 
 def test_refusals_and_empty_rest(settings: Settings) -> None:
