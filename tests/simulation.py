@@ -18,41 +18,42 @@ planning core reads them as it reads stored entries. Only today's slots are ever
 (``through=today``): Monday's ``build_week`` binds Monday, each later morning's ``revise``
 binds that day; binding a later day earlier would be redone, unseen, on its own morning,
 exactly as the product's daily revise does. Scores of the baselines are drawn as arrays
-(one draw per profile, in the same order as before). Runs are independent and spread over
-forked processes (``map_runs``); the caller reduces each run where it ran.
+(one draw per profile, in the same order as before); the seed plan's weighted pick is
+numpy's ``choice`` redone in plain Python (``weighted_sample``: the same draws, at a fraction
+of the cost on a few dozen weights). Runs are independent and spread over forked processes
+(``map_runs``); the caller reduces each run where it ran.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
+from functools import cached_property, lru_cache, partial
+from itertools import accumulate
 from typing import NamedTuple, TypeVar
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from config.settings import Settings
 from planner.budgets import sample_daily_budgets
 from planner.ledger import LedgerState, advance
-from planner.profiles import Profile, profile_key
+from planner.profiles import Profile
 from planner.scoring import calculate_priorities, legacy_priorities
 from planner.week import build_week, revise
 from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan
 
 START = date(2026, 1, 5)  # a Monday
 NEVER = -10_000  # day index of "never engaged"
-NO_COOLDOWN = np.iinfo(np.int64).min
 _FRESH = LedgerState()
 
 OUTCOMES = (Status.DONE, Status.NO_POSTS, Status.ALREADY_REACTED, Status.FAILED)
 """What ``World.outcomes`` codes stand for (index -> status)."""
 
 R = TypeVar("R")
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,6 @@ class World:
     @classmethod
     def create(cls, params: SimParams, rng: np.random.Generator) -> World:
         n, days = params.profiles, params.days
-        profiles = [
-            Profile(linkedin_url=f"https://example.com/in/p{i:05d}", name=f"P{i}") for i in range(n)
-        ]
         initial_done = -rng.integers(1, 14, size=n)
         u = rng.random((n, days))
         f, a, p = params.failure_rate, params.already_reacted, params.no_posts_rate
@@ -99,7 +97,23 @@ class World:
         table[dormant, :] = OUTCOMES.index(Status.NO_POSTS)
         activity = rng.beta(0.6, 2.0, size=n)  # a few frequent posters, many quiet ones
         posted = rng.random((n, days)) < activity[:, None]
-        return cls(profiles, initial_done, table, posted)
+        return cls(list(population(n)), initial_done, table, posted)
+
+    @cached_property
+    def outcome_rows(self) -> list[list[int]]:
+        """``outcomes`` as lists, shared by the policies: an attempt reads one cell, and
+        list lookups are cheaper than array ones."""
+        rows: list[list[int]] = self.outcomes.tolist()
+        return rows
+
+
+@lru_cache(maxsize=8)
+def population(n: int) -> tuple[Profile, ...]:
+    """The ``n`` simulated profiles, the same in every run (they are frozen models, so
+    worlds can share them; the policies see dated copies, ``Runner.profiles_today``)."""
+    return tuple(
+        Profile(linkedin_url=f"https://example.com/in/p{i:05d}", name=f"P{i}") for i in range(n)
+    )
 
 
 class Action(NamedTuple):
@@ -127,8 +141,25 @@ def day_date(index: int) -> date:
     return START + timedelta(days=index)
 
 
-def morning(index: int, settings: Settings) -> datetime:
-    return datetime.combine(day_date(index), time(6, 0), tzinfo=settings.tz).astimezone(UTC)
+def morning(index: int, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day_date(index), time(6, 0), tzinfo=tz).astimezone(UTC)
+
+
+class Calendar(NamedTuple):
+    """Per day index: its date, its ISO date (a plan's day key) and its 06:00 local start."""
+
+    dates: tuple[date, ...]
+    isos: tuple[str, ...]
+    mornings: tuple[datetime, ...]
+
+
+@lru_cache(maxsize=8)
+def calendar(days: int, tz: ZoneInfo) -> Calendar:
+    """Days ``0 .. days - 1``: the same for every run and policy, so made once."""
+    dates = tuple(day_date(d) for d in range(days))
+    return Calendar(
+        dates, tuple(d.isoformat() for d in dates), tuple(morning(d, tz) for d in range(days))
+    )
 
 
 class Runner:
@@ -140,40 +171,44 @@ class Runner:
         self.world, self.params, self.settings = world, params, settings
         self.record = record  # keep every action (for the invariant checks) or only counts
         self.keys = [p.key for p in world.profiles]
-        self.index = {k: i for i, k in enumerate(self.keys)}
+        # A slot carries its profile's URL as the source gave it: index by that, not the key.
+        self.index = {p.linkedin_url: i for i, p in enumerate(world.profiles)}
         self.ledger: dict[str, LedgerState] = {}
-        self.cooldown_us = np.full(len(self.keys), NO_COOLDOWN, dtype=np.int64)
+        # Profile index -> end of its latest cooldown, until a success or until end_of_day
+        # has settled it (marked unreachable, or seen it end).
+        self.cooling: dict[int, datetime] = {}
         self.trace = Trace(last_done=world.initial_done.copy())
         self.first_measured = 7 * params.warmup_weeks
-        self.mornings = [morning(d, settings) for d in range(params.days + 1)]
-        self.outcome_rows: list[list[int]] = world.outcomes.tolist()  # list lookups are cheaper
+        self.calendar = calendar(params.days + 1, settings.tz)
+        self.mornings = self.calendar.mornings
+        self.outcome_rows = world.outcome_rows
 
     def profiles_today(self) -> list[Profile]:
         """The source's view: last engaged as of the start (the ledger knows the rest)."""
+        initial = self.world.initial_done.tolist()
+        at = {d: morning(d, self.settings.tz) for d in set(initial)}
         return [
-            p.model_copy(update={"last_engaged_at": morning(int(d), self.settings)})
-            for p, d in zip(self.world.profiles, self.world.initial_done, strict=True)
+            p.model_copy(update={"last_engaged_at": at[d]})
+            for p, d in zip(self.world.profiles, initial, strict=True)
         ]
 
-    def attempt(self, day: int, key: str, instant: datetime, forced: bool) -> Status:
-        """Engage ``key`` at ``instant`` on ``day``: the world's outcome, into the ledger."""
-        i = self.index[key]
+    def attempt(self, day: int, i: int, instant: datetime, forced: bool) -> Status:
+        """Engage profile ``i`` at ``instant`` on ``day``: the world's outcome, into the ledger."""
+        key = self.keys[i]
         outcome = OUTCOMES[self.outcome_rows[i][day]]
         state = self.ledger.get(key, _FRESH)
-        after = advance(state, outcome, instant, self.settings)
-        self.ledger[key] = after
-        if after.cooldown_until is not state.cooldown_until and after.cooldown_until is not None:
-            self.cooldown_us[i] = (after.cooldown_until - _EPOCH) // _US
+        after = self.ledger[key] = advance(state, outcome, instant, self.settings)
         trace = self.trace
         if self.record:
             trace.attempts[(day, key)] = outcome
             trace.actions.append(Action(day, instant, key, forced))
-        if outcome is Status.DONE:
-            self.cooldown_us[i] = NO_COOLDOWN
-            previous = int(trace.last_done[i])
-            if day >= self.first_measured and previous > NEVER:
+        if outcome is Status.DONE:  # which ends any cooldown
+            self.cooling.pop(i, None)
+            if day >= self.first_measured and (previous := trace.last_done.item(i)) > NEVER:
                 trace.gaps.append(day - previous)
             trace.last_done[i] = day
+        elif after.cooldown_until is not state.cooldown_until and after.cooldown_until is not None:
+            self.cooling[i] = after.cooldown_until  # a cooldown began
         if forced:
             trace.forced += 1
         return outcome
@@ -189,16 +224,22 @@ class Runner:
             return
         if day >= self.first_measured:
             self.trace.days_since.append(day - self.trace.last_done)
-        now_us = (self.mornings[day + 1] - _EPOCH) // _US
-        for i in np.flatnonzero(self.cooldown_us > now_us).tolist():
-            self.trace.unreachable.add(self.keys[i])
+        if self.cooling:
+            # Mornings only get later: a cooldown is settled the first morning it is seen,
+            # marked if it is still running, forgotten if it is over.
+            now = self.mornings[day + 1]
+            for i, until in self.cooling.items():
+                if until > now:
+                    self.trace.unreachable.add(self.keys[i])
+            self.cooling.clear()
 
 
 def run_late_binding(runner: Runner, rng: np.random.Generator) -> Trace:
     settings, profiles = runner.settings, runner.profiles_today()
+    dates, isos, mornings = runner.calendar
     plan: WeeklyPlan | None = None
     for day in range(runner.params.days):
-        now = runner.mornings[day]
+        now = mornings[day]
         if day % 7 == 0:
             # Monday: the week's budgets and times, and today's slots bound from the same
             # ledger at the same instant a revise would use (so no revise follows).
@@ -209,7 +250,7 @@ def run_late_binding(runner: Runner, rng: np.random.Generator) -> Trace:
                 now=now,
                 settings=settings,
                 rng=rng,
-                through=day_date(day),
+                through=dates[day],
             )
             runner.trace.budgets.append([d.budget for d in plan.days.values()])
         else:
@@ -221,15 +262,15 @@ def run_late_binding(runner: Runner, rng: np.random.Generator) -> Trace:
                 now=now,
                 settings=settings,
                 rng=rng,
-                through=day_date(day),
+                through=dates[day],
             )
-        today = plan.days.get(day_date(day).isoformat())
+        today = plan.days.get(isos[day])
         for slot in today.engagements if today else []:
-            if not slot.linkedin_url:
+            if slot.linkedin_url:
+                i = runner.index[slot.linkedin_url]
+                _mark(slot, runner.attempt(day, i, slot.scheduled_at, slot.forced))
+            else:
                 _mark(slot, Status.SKIPPED)
-                continue
-            key = profile_key(slot.linkedin_url)
-            _mark(slot, runner.attempt(day, key, slot.scheduled_at, slot.forced))
         runner.end_of_day(day)
     return runner.trace
 
@@ -243,77 +284,99 @@ def _mark(slot: ScheduledEngagement, status: Status) -> None:
 
 def run_seed_static(runner: Runner, rng: np.random.Generator) -> Trace:
     settings, params = runner.settings, runner.params
-    keys = runner.keys
-    n = len(keys)
+    threshold = settings.FORCE_INCLUDE_DAYS_THRESHOLD
+    most_forced = settings.FORCE_INCLUDE_MAX_PER_DAY
+    yesterday = np.zeros(len(runner.keys), dtype=bool)
     for week in range(params.weeks + params.warmup_weeks):
         first = 7 * week
         budgets = sample_daily_budgets(rng, 7, settings.WEEKLY_BUDGET_TARGET, settings).budgets
         runner.trace.budgets.append(list(budgets))
-        projected = runner.trace.last_done.astype(float).copy()
-        yesterday = np.zeros(n, dtype=bool)
+        projected = runner.trace.last_done.astype(float)
+        yesterday.fill(False)
         plan: list[list[tuple[int, bool]]] = []
         for offset, budget in enumerate(budgets):
             day = first + offset
-            who = np.flatnonzero(~yesterday)  # key order, as the profiles are
+            who = (~yesterday).nonzero()[0]  # key order, as the profiles are
             days_since = day - projected[who]
             scores = calculate_priorities(days_since, rng, settings)
             # Highest score first; equal scores by key, descending (a reverse tuple sort).
             order = np.lexsort((-who, -scores))
-            ranked, ranked_scores, ranked_days = who[order], scores[order], days_since[order]
-            over = np.flatnonzero(ranked_days > settings.FORCE_INCLUDE_DAYS_THRESHOLD)
-            forced_at = over[: settings.FORCE_INCLUDE_MAX_PER_DAY][:budget]
-            forced = ranked[forced_at]
-            keep = np.ones(len(ranked), dtype=bool)
-            keep[forced_at] = False
-            rest = ranked[keep][: settings.SELECTION_POOL_MULTIPLIER * budget]
-            weights = ranked_scores[keep][: len(rest)]
-            need = min(budget - len(forced), len(rest))
-            chosen = (
-                rng.choice(len(rest), size=need, replace=False, p=weights / weights.sum())
-                if need
-                else np.empty(0, dtype=np.int64)
-            )
-            sampled = rest[chosen]
-            plan.append(
-                [(i, True) for i in forced.tolist()] + [(i, False) for i in sampled.tolist()]
-            )
-            picked = np.concatenate((forced, sampled))  # disjoint: the forced are not in rest
-            yesterday[:] = False
+            # The first few over the threshold are forced (up to the budget); the rest of the
+            # budget is sampled from the best of everyone else (the pool).
+            ranked = who[order].tolist()
+            over = (days_since[order] > threshold).nonzero()[0]  # ranked positions
+            forced_at = over[: min(most_forced, budget)].tolist()
+            pool_size = settings.SELECTION_POOL_MULTIPLIER * budget
+            head = range(min(len(ranked), pool_size + len(forced_at)))
+            pool = [at for at in head if at not in forced_at][:pool_size]  # ranked positions
+            need = min(budget - len(forced_at), len(pool))
+            if need:
+                weights = scores[order[pool]]
+                chosen = weighted_sample(rng, (weights / weights.sum()).tolist(), need)
+            else:
+                chosen = []
+            forced = [ranked[at] for at in forced_at]
+            sampled = [ranked[pool[c]] for c in chosen]
+            plan.append([(i, True) for i in forced] + [(i, False) for i in sampled])
+            picked = np.array(forced + sampled, dtype=np.intp)  # disjoint: pool excludes forced
+            yesterday.fill(False)
             yesterday[picked] = True
             projected[picked] = day
         for offset, picks in enumerate(plan):
             day = first + offset
             at = runner.mornings[day]
             for i, was_forced in picks:
-                runner.attempt(day, keys[i], at, was_forced)
+                runner.attempt(day, i, at, was_forced)
             runner.end_of_day(day)
     return runner.trace
 
 
+def weighted_sample(rng: np.random.Generator, p: list[float], k: int) -> list[int]:
+    """``rng.choice(len(p), size=k, replace=False, p=p).tolist()``, draw for draw.
+
+    numpy's own method in plain Python (its checks and array set-up cost several times the
+    sampling of a few dozen weights): inverse-CDF draws for the places still open, the
+    first of any repeats kept, the chosen zeroed, until ``k`` are chosen. ``p`` must sum to
+    1 with at least ``k`` positive entries (numpy raises otherwise; this would not end).
+    """
+    p = list(p)
+    chosen: list[int] = []
+    while len(chosen) < k:
+        draws = rng.random(k - len(chosen)).tolist()
+        for i in chosen:
+            p[i] = 0.0
+        cdf = list(accumulate(p))
+        total = cdf[-1]
+        cdf = [c / total for c in cdf]
+        chosen.extend(dict.fromkeys([bisect_right(cdf, u) for u in draws]))
+    return chosen
+
+
 def run_token_bucket(runner: Runner, rng: np.random.Generator) -> Trace:
     settings = runner.settings
-    keys = runner.keys
     weekly_tokens = float(settings.WEEKLY_LIMIT)
     week: list[int] = []
-    by_key = -np.arange(len(keys))
+    by_key = -np.arange(len(runner.keys))
     for day in range(runner.params.days):
         weekly_tokens = min(float(settings.WEEKLY_LIMIT), weekly_tokens + settings.WEEKLY_LIMIT / 7)
         daily_tokens = settings.DAILY_LIMIT
-        days_since = (day - runner.trace.last_done).astype(np.float64)
+        days_since = np.subtract(day, runner.trace.last_done, dtype=np.float64)
         scores = legacy_priorities(days_since, runner.world.posted[:, day], rng)
         # Top 20 by score; equal scores by key, descending (a reverse tuple sort).
-        top = np.lexsort((by_key, -scores))[:20]
-        week.append(0)
+        top = np.lexsort((by_key, -scores))[:20].tolist()
+        rng.shuffle(top)  # the same swaps as indexing by rng.permutation(len(top))
+        attempted = 0
         at = runner.mornings[day]
-        for i in top[rng.permutation(len(top))].tolist():
+        for i in top:
             if daily_tokens < 1 or weekly_tokens < 1:
                 break
-            outcome = runner.attempt(day, keys[i], at, False)
-            week[-1] += 1
+            outcome = runner.attempt(day, i, at, False)
+            attempted += 1
             if outcome is Status.DONE:  # the old engine consumed tokens on success only
                 daily_tokens -= 1
                 weekly_tokens -= 1
-        if len(week) == 7:  # its "budget" is what it did each day
+        week.append(attempted)  # its "budget" is what it did each day
+        if len(week) == 7:
             runner.trace.budgets.append(week)
             week = []
         runner.end_of_day(day)

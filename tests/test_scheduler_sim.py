@@ -13,8 +13,9 @@ import os
 import sys
 import time as _time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import lru_cache, partial
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -22,10 +23,8 @@ import pytest
 
 from config.settings import Settings
 from planner.weekly_plan import Status
-from tests.simulation import CHECKED, SimParams, Trace, map_runs, run_one
+from tests.simulation import CHECKED, SimParams, Trace, map_runs, run_one, weighted_sample
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 _HOUR = timedelta(hours=1)
 
 THRESHOLDS = ("7", "10", "12", "14", "16")
@@ -60,7 +59,11 @@ def summarise(trace: Trace, profiles: int) -> TraceSummary:
     reach = np.array([key not in trace.unreachable for key in keys], dtype=bool)
     kept = since[:, reach]
     return TraceSummary(
-        shares={t: float((kept <= int(t)).mean()) if kept.size else 1.0 for t in THRESHOLDS},
+        # count / size is the very float the boolean mean gives, minus its float conversion
+        shares={
+            t: np.count_nonzero(kept <= int(t)) / kept.size if kept.size else 1.0
+            for t in THRESHOLDS
+        },
         always=int((kept <= 14).all(axis=0).sum()),
         pairs=int(reach.sum()),
         unreachable=int((~reach).sum()),
@@ -106,26 +109,24 @@ def violations(trace: Trace, settings: Settings) -> dict[str, int]:
     """Count breaches of I1, I2, I4, I5 and I6 in what the late-binding policy executed."""
     out = dict.fromkeys(VIOLATION_KEYS, 0)
     times = sorted(a.instant for a in trace.actions)
-    us = np.array([(t - _EPOCH) // _US for t in times], dtype=np.int64)
-    gap = timedelta(minutes=settings.TIMING_MIN_GAP_MINUTES) // _US
-    out["min_gap"] = int((np.diff(us) < gap).sum())
+    gap = timedelta(minutes=settings.TIMING_MIN_GAP_MINUTES)
+    out["min_gap"] = sum(b - a < gap for a, b in pairwise(times))
     h = settings.HOURLY_LIMIT  # the h-th action before must be at least an hour earlier
-    out["cap"] = int((us[h:] - us[: len(us) - h] < _HOUR // _US).sum())
+    out["cap"] = sum(b - a < _HOUR for a, b in zip(times, times[h:], strict=False))
     local = [t.astimezone(settings.tz) for t in times]
     start, end = settings.OPERATING_START, settings.OPERATING_END
     out["outside_hours"] = sum(not start <= t.time() < end for t in local)
     per_day = Counter(t.date() for t in local)
-    per_week = Counter(d.isocalendar()[:2] for d in per_day.elements())
+    per_week: Counter[tuple[int, int]] = Counter()
+    for d, count in per_day.items():
+        per_week[d.isocalendar()[:2]] += count
     out["cap"] += sum(c > settings.DAILY_LIMIT for c in per_day.values())
     out["cap"] += sum(c > settings.WEEKLY_LIMIT for c in per_week.values())
     for week in trace.budgets:
         bad_day = any(not settings.DAILY_BUDGET_MIN <= b <= settings.daily_cap for b in week)
         out["budget"] += int(sum(week) != settings.WEEKLY_BUDGET_TARGET or bad_day)
-    done_on: defaultdict[str, set[int]] = defaultdict(set)
-    for (day, key), outcome in trace.attempts.items():
-        if outcome is Status.DONE:
-            done_on[key].add(day)
-    out["consecutive_day"] = sum(day - 1 in done_on[key] for day, key in trace.attempts)
+    done = {attempt for attempt, outcome in trace.attempts.items() if outcome is Status.DONE}
+    out["consecutive_day"] = sum((day - 1, key) in done for day, key in trace.attempts)
     return out
 
 
@@ -284,6 +285,23 @@ def test_workers_do_not_change_the_metrics() -> None:
     one, two = simulate(params), simulate(params, workers=2)
     one.pop("seconds"), two.pop("seconds")
     assert one == two
+
+
+def test_weighted_sample_draws_as_numpy_choice() -> None:
+    """The seed plan's sampling picks, and consumes, exactly what ``Generator.choice`` does."""
+    source = np.random.default_rng(11)
+    for _ in range(300):
+        size = int(source.integers(1, 40))
+        k = int(source.integers(1, size + 1))
+        weights = source.random(size) + 0.01
+        p = weights / weights.sum()
+        seed = int(source.integers(1 << 31))
+        ours, numpy = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert (
+            weighted_sample(ours, p.tolist(), k)
+            == numpy.choice(size, size=k, replace=False, p=p).tolist()
+        )
+        assert ours.random() == numpy.random()
 
 
 def test_infeasible_setup_degrades_without_crashing() -> None:
