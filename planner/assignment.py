@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from itertools import repeat
-from operator import attrgetter
+from operator import attrgetter, is_
 
 import numpy as np
 import numpy.typing as npt
@@ -168,6 +168,11 @@ class _ProfileTable:
 
     @classmethod
     def of(cls, profiles: Sequence[Profile]) -> _ProfileTable:
+        # Most passes plan from the very list the previous one did: comparing identities
+        # costs a fraction of hashing them all.
+        last = _LAST_TABLE[0]
+        if last is not None and _same_members(profiles, last.members):
+            return last
         members = tuple(profiles)
         identity = tuple(map(id, members))
         table = _TABLES.get(identity)
@@ -176,6 +181,7 @@ class _ProfileTable:
             if len(_TABLES) >= _TABLES_KEPT:
                 del _TABLES[next(iter(_TABLES))]  # the oldest entry
             _TABLES[identity] = table
+        _LAST_TABLE[0] = table
         return table
 
     @classmethod
@@ -191,8 +197,13 @@ class _ProfileTable:
         return cls(members, by_key, keys, position, active, done_us)
 
 
+def _same_members(profiles: Sequence[Profile], members: tuple[Profile, ...]) -> bool:
+    return len(profiles) == len(members) and all(map(is_, profiles, members))
+
+
 _TABLES: dict[tuple[int, ...], _ProfileTable] = {}
 _TABLES_KEPT = 8
+_LAST_TABLE: list[_ProfileTable | None] = [None]
 
 
 @dataclass(frozen=True)
@@ -341,11 +352,15 @@ class Coverage:
         """``project`` each of ``keys`` (no key twice) at the matching one of ``instants``."""
         if not keys:
             return
-        at = [self.position[k] for k in keys]
-        us = instants_us(instants)
+        # A day's few picks: element by element costs less than building arrays for them.
+        position, done_us, done_day = self.position, self.done_us, self.done_day
+        ordinal = self.calendar.ordinal
+        for key, instant in zip(keys, instants, strict=True):
+            i = position[key]
+            us = to_us(instant)
+            done_us[i] = us
+            done_day[i] = ordinal(us)
         self.projected.update(zip(keys, instants, strict=True))
-        self.done_us[at] = us
-        self.done_day[at] = self.calendar.ordinals(us)
 
     def in_cooldown(self, at: datetime) -> BoolArray:
         """Which profiles are cooling down at ``at``."""
@@ -354,7 +369,7 @@ class Coverage:
 
     def eligible(self, day: date, day_start: datetime, blocked: frozenset[str]) -> IntArray:
         """Positions of the profiles that may be picked on ``day``, in key order."""
-        ok = self.active & ~self.in_cooldown(day_start)
+        ok = self.active & (self.cooldown_us <= to_us(day_start))  # not cooling down
         # I5: engaged successfully yesterday (or already today) -> not today.
         ok &= self.done_day < day.toordinal() - 1
         for key in blocked:
@@ -427,10 +442,12 @@ def _clocks(
     """Days since the last success (at the day's start) and the deadline of each of ``who``."""
     done = coverage.done_us[who]
     never = done == NEVER_US
-    elapsed = to_us(open_day.day_start) - np.where(never, 0, done)
+    anyone_never = bool(never.any())
+    elapsed = to_us(open_day.day_start) - (np.where(never, 0, done) if anyone_never else done)
     # Seconds first, then days: the same two roundings as timedelta.total_seconds() / 86400.
-    days_since = np.where(never, NEVER_ENGAGED_DAYS, np.maximum(0.0, elapsed / 1e6 / 86_400))
-    deadline = np.where(
-        never, open_day.day.toordinal(), coverage.done_day[who] + settings.COVERAGE_GUARANTEE_DAYS
-    )
+    days_since = np.maximum(0.0, elapsed / 1e6 / 86_400)
+    deadline = coverage.done_day[who] + settings.COVERAGE_GUARANTEE_DAYS
+    if anyone_never:  # never engaged: due today, and as long waited as the ledger says
+        days_since[never] = NEVER_ENGAGED_DAYS
+        deadline[never] = open_day.day.toordinal()
     return days_since, deadline

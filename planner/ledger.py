@@ -62,6 +62,7 @@ class LedgerState(NamedTuple):
 
 _COUNTED = frozenset({Status.DONE, Status.FAILED, *UNREACHABLE_ANSWERS, Status.UNKNOWN})
 """Outcomes where an attempt happened; skipped and missed ones change nothing."""
+_DONE = Status.DONE  # a module global reads several times faster than an enum member
 
 
 def advance(state: LedgerState, outcome: Status, at: datetime, settings: Settings) -> LedgerState:
@@ -75,7 +76,7 @@ def advance(state: LedgerState, outcome: Status, at: datetime, settings: Setting
     """
     if outcome not in _COUNTED:
         return state
-    if outcome is Status.DONE:
+    if outcome is _DONE:
         return LedgerState(at, at, outcome, 0, 0, None)
     unreachable = state.consecutive_unreachable + (1 if outcome in UNREACHABLE_ANSWERS else 0)
     cooldown = state.cooldown_until

@@ -23,9 +23,11 @@ Selection of one day (DESIGN.md "late binding", correcting the seed's section 4.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from itertools import accumulate
 from typing import NamedTuple
 
 import numpy as np
@@ -217,19 +219,23 @@ def _future(future_budgets: Sequence[int]) -> IntArray:
 
 def _required(sorted_deadlines: IntArray, day: int, future: IntArray, settings: Settings) -> int:
     """Jackson's rule over deadlines sorted ascending: the largest excess of due over slots."""
-    if not len(sorted_deadlines):
-        return 0
+    deadlines = sorted_deadlines.tolist()
     beyond = settings.WEEKLY_BUDGET_TARGET // 7
-    ahead = sorted_deadlines - day  # slots on day+1 .. deadline count toward each one
-    if len(future):
-        cumulative = np.cumsum(future)
-        known = np.minimum(ahead, len(future))
-        slots = cumulative[np.maximum(known, 1) - 1] + beyond * np.maximum(ahead - len(future), 0)
-    else:
-        slots = beyond * ahead
-    slots = np.where(ahead <= 0, 0, slots)
-    due = np.arange(1, len(sorted_deadlines) + 1, dtype=np.int64)
-    return max(0, int((due - slots).max()))
+    cumulative = list(accumulate(future.tolist()))
+    planned = cumulative[-1] if cumulative else 0
+    worst = 0
+    # Deadlines bunch on a few dates and slots only grow with the deadline, so the excess
+    # peaks at the last profile of each date: one step per date, not per profile.
+    for deadline in dict.fromkeys(deadlines):
+        ahead = deadline - day  # slots on day+1 .. deadline count toward it
+        if ahead <= 0:
+            slots = 0
+        elif ahead <= len(cumulative):
+            slots = cumulative[ahead - 1]
+        else:
+            slots = planned + beyond * (ahead - len(cumulative))
+        worst = max(worst, bisect_right(deadlines, deadline) - slots)
+    return worst
 
 
 def _scores(

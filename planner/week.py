@@ -42,6 +42,11 @@ from planner.weekly_plan import (
 
 REBOUND_FIELDS = ("linkedin_url", "name", "priority_score", "days_since_last_like", "forced")
 """What ``revise`` may change in an open slot; its time and identity stay."""
+_REBOUND = frozenset(REBOUND_FIELDS)
+
+# Planning compares thousands of statuses per pass; reading a member off the enum class
+# costs several times a module global.
+_PENDING, _CLAIMED = Status.PENDING, Status.CLAIMED
 
 # A slot needs a moment to be enqueued and picked up; never plan one closer to now.
 PLANNING_LEAD = timedelta(minutes=2)
@@ -166,9 +171,10 @@ def revise(
     executed: list[ScheduledEngagement] = []
     for key in sorted(plan.days):
         day = plan.days[key]
-        slots = [e for e in day.engagements if e.status is Status.PENDING]
-        if len(slots) < len(day.engagements):
-            executed += [e for e in day.engagements if e.status is not Status.PENDING]
+        engagements = day.engagements
+        slots = [e for e in engagements if e.status is _PENDING]
+        if len(slots) < len(engagements):
+            executed += [e for e in engagements if e.status is not _PENDING]
         if day.date >= today:
             open_keys.append(key)
             open_slots.append(slots)
@@ -188,10 +194,12 @@ def revise(
     for key, slots, assigned in zip(open_keys, open_slots, assignments, strict=False):
         rebound: dict[str, ScheduledEngagement] = {}
         for slot, pick in zip(slots, assigned.picks, strict=True):
-            fields = _binding(pick, coverage)
-            if (slot.linkedin_url, slot.forced) != (fields["linkedin_url"], fields["forced"]):
+            old = slot.__dict__
+            values = {**old, **_binding(pick, coverage)}
+            if values["linkedin_url"] != old["linkedin_url"] or values["forced"] != old["forced"]:
                 report.rebound += 1
-            rebound[slot.slot_id] = _rebind(slot, fields)
+            # model_copy(update=...) without its generic work (see _assemble).
+            rebound[old["slot_id"]] = _assemble(values, slot.__pydantic_fields_set__ | _REBOUND)
         if rebound:
             # Shallow copies: untouched slots, and days without a re-bound slot, are shared
             # with the old plan, which nobody mutates. Slot ids are unique in a plan (they
@@ -222,11 +230,12 @@ def _busy_today(
             continue
         at = e.scheduled_at
         on_today = lo <= at < hi and calendar.ordinal(to_us(at)) == today_ordinal
-        if on_today or e.status is Status.CLAIMED:
+        claimed = e.status is _CLAIMED
+        if on_today or claimed:
             profile = profile_key(e.linkedin_url)
             if on_today:
                 busy.add(profile)
-            if e.status is Status.CLAIMED and profile in coverage.position:
+            if claimed and profile in coverage.position:
                 coverage.project(profile, at)
     return frozenset(busy)
 
@@ -292,7 +301,7 @@ _NEW_SLOT: dict[str, Any] = {
     "priority_score": 0.0,
     "days_since_last_like": 0.0,
     "forced": False,
-    "status": Status.PENDING,
+    "status": _PENDING,
     "attempts": 0,
     "claimed_at": None,
     "finished_at": None,
@@ -323,11 +332,6 @@ def _assemble(values: dict[str, Any], fields_set: set[str]) -> ScheduledEngageme
 
 _new_slot = ScheduledEngagement.__new__
 _set = object.__setattr__
-
-
-def _rebind(slot: ScheduledEngagement, fields: dict[str, Any]) -> ScheduledEngagement:
-    """``slot.model_copy(update=fields)``, assembled directly (see ``_assemble``)."""
-    return _assemble({**slot.__dict__, **fields}, slot.__pydantic_fields_set__ | fields.keys())
 
 
 def _tally(
