@@ -200,9 +200,13 @@ def select_indices(
     soft_cap = min(settings.FORCE_INCLUDE_MAX_PER_DAY, room)
     soft = later[days_since[later] > settings.FORCE_INCLUDE_DAYS_THRESHOLD][:soft_cap]
     forced = np.concatenate((taken, soft))
-    free = np.ones(n, dtype=bool)
-    free[forced] = False
-    fill = _weighted_fill(np.flatnonzero(free), scores, budget - len(forced), rng, settings)
+    if len(forced):
+        free = np.ones(n, dtype=bool)
+        free[forced] = False
+        rest = np.flatnonzero(free)
+    else:
+        rest = np.arange(n)
+    fill = _weighted_fill(rest, scores, budget - len(forced), rng, settings)
     return IndexSelection(np.concatenate((forced, fill)), scores, len(forced), shortfall)
 
 
@@ -267,8 +271,11 @@ def _weighted_fill(
     u = rng.random(len(pool))
     weight = np.maximum(scores[pool], 0.0)
     usable = (weight > 0) & (u > 0)
-    es_key = np.full(len(pool), -np.inf)
-    es_key[usable] = np.log(u[usable]) / weight[usable]
+    if usable.all():  # the usual case: the same keys without the masking
+        es_key = np.log(u) / weight
+    else:
+        es_key = np.full(len(pool), -np.inf)
+        es_key[usable] = np.log(u[usable]) / weight[usable]
     # Largest key first, then the larger draw, then the key (positions are in key order).
     order = np.lexsort((pool, -u, -es_key))
     out: IntArray = pool[order[:k]]
