@@ -309,11 +309,17 @@ def run_until_over(
 
 
 def drain(client: redis.Redis, base: Settings, fleet: Fleet, run: Run) -> None:
-    """Until no job of the run is scheduled or queued and no live worker is inside a job."""
+    """Until no job of the run is scheduled or queued and no live worker is inside a job.
+
+    A supervisor keeps the fleet up meanwhile: a worker or scheduler that gave up while
+    Redis was away (RQ exits after its reconnection attempts) is replaced, as compose's
+    restart policy would, instead of leaving the queue to nobody.
+    """
     prefixes = tuple(f"{a}-" for a in run.accounts)
     calm = [0]
 
     def settled() -> bool:
+        fleet.heal(WORKERS)
         scheduled = [
             m
             for m in client.zrange("rq:scheduler:scheduled_jobs", 0, -1)
