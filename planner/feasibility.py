@@ -17,6 +17,7 @@ infeasible answer is certain and a feasible one is an upper bound.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -40,20 +41,33 @@ def check_feasibility(
     deadlines: Sequence[date], start: date, daily_slots: Sequence[int], settings: Settings
 ) -> FeasibilityReport:
     """Check ``deadlines`` (one per reachable profile) against ``daily_slots`` from ``start``."""
+    return check_feasibility_sorted(
+        sorted(d.toordinal() for d in deadlines), start, daily_slots, settings
+    )
+
+
+def check_feasibility_sorted(
+    due: Sequence[int], start: date, daily_slots: Sequence[int], settings: Settings
+) -> FeasibilityReport:
+    """``check_feasibility`` of deadlines given as sorted date ordinals (``toordinal()``).
+
+    Planning has the deadlines as ordinals already; a date object per profile would cost
+    more than the check itself.
+    """
     if any(s < 0 for s in daily_slots):
         raise ValueError(f"daily_slots must be >= 0, got {list(daily_slots)}")
-    profiles = len(deadlines)
+    profiles = len(due)
     horizon = len(daily_slots)
     total = sum(daily_slots)
     problems: list[str] = []
 
-    first_short, worst_day, worst = _jackson(deadlines, start, daily_slots)
+    first_short, worst_day, worst = _jackson(due, start, daily_slots)
     if worst_day is not None and first_short is not None:
-        due = sum(d <= worst_day for d in deadlines)
+        due_by = bisect_right(due, worst_day.toordinal())
         days = (worst_day - start).days + 1
-        have = due - worst
+        have = due_by - worst
         text = (
-            f"{due} profiles are due by {worst_day.isoformat()} but the {days} day(s) from "
+            f"{due_by} profiles are due by {worst_day.isoformat()} but the {days} day(s) from "
             f"{start.isoformat()} give {have} slots (short by {worst})"
         )
         if first_short != worst_day:
@@ -89,25 +103,25 @@ def check_feasibility(
 
 
 def _jackson(
-    deadlines: Sequence[date], start: date, daily_slots: Sequence[int]
+    due: Sequence[int], start: date, daily_slots: Sequence[int]
 ) -> tuple[date | None, date | None, int]:
-    """(first day short, the worst day, its shortfall) of the day-by-day condition."""
-    ordered = sorted(deadlines)
-    cumulative = list(accumulate(daily_slots))
-    first: date | None = None
-    worst_day: date | None = None
+    """(first day short, the worst day, its shortfall) of the day-by-day condition.
+
+    ``due`` holds the deadlines as sorted date ordinals.
+    """
+    origin = start.toordinal()
+    first: int | None = None
+    worst_offset = 0
     worst = 0
-    due = 0
-    for offset, have in enumerate(cumulative):
-        day = start + timedelta(days=offset)
-        while due < len(ordered) and ordered[due] <= day:
-            due += 1
-        excess = due - have
+    for offset, have in enumerate(accumulate(daily_slots)):
+        excess = bisect_right(due, origin + offset) - have  # due by that day, minus slots
         if excess > 0 and first is None:
-            first = day
+            first = offset
         if excess > worst:
-            worst_day, worst = day, excess
-    return first, worst_day, worst
+            worst_offset, worst = offset, excess
+    if first is None:  # no day short, so none the worst either
+        return None, None, 0
+    return start + timedelta(days=first), start + timedelta(days=worst_offset), worst
 
 
 def _window_slots(daily_slots: Sequence[int], days: int, settings: Settings) -> int:

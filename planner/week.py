@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any, TypeVar
 
 import numpy as np
+from pydantic import BaseModel
 
 from config.settings import Settings
 from planner.assignment import (
@@ -26,7 +27,7 @@ from planner.assignment import (
 )
 from planner.budgets import sample_daily_budgets
 from planner.clock import ensure_aware_utc
-from planner.feasibility import FeasibilityReport, check_feasibility
+from planner.feasibility import FeasibilityReport, check_feasibility_sorted
 from planner.ledger import LedgerView
 from planner.profiles import Profile, profile_key
 from planner.scoring import Pick
@@ -168,45 +169,57 @@ def revise(
     coverage = Coverage.from_ledger(profiles, ledger, settings.tz)
     open_keys: list[str] = []
     open_slots: list[list[ScheduledEngagement]] = []
+    found: list[tuple[date, list[datetime], datetime]] = []  # per open day
     executed: list[ScheduledEngagement] = []
-    for key in sorted(plan.days):
-        day = plan.days[key]
+    plan_days = plan.days
+    for key in sorted(plan_days):
+        day = plan_days[key]
         engagements = day.engagements
+        on = day.date
+        if on < today:  # its pending slots are past: only what ran matters
+            executed += [e for e in engagements if e.status is not _PENDING]
+            continue
         slots = [e for e in engagements if e.status is _PENDING]
         if len(slots) < len(engagements):
             executed += [e for e in engagements if e.status is not _PENDING]
-        if day.date >= today:
-            open_keys.append(key)
-            open_slots.append(slots)
+        open_keys.append(key)
+        open_slots.append(slots)
+        found.append((on, [e.scheduled_at for e in slots], _day_start(on, settings, now)))
     busy_today = _busy_today(executed, today, coverage)
     open_days = [
-        OpenDay(
-            plan.days[key].date,
-            [e.scheduled_at for e in slots],
-            _day_start(plan.days[key].date, settings, now),
-            busy_today if plan.days[key].date == today else frozenset(),
-        )
-        for key, slots in zip(open_keys, open_slots, strict=True)
+        OpenDay(on, instants, start, busy_today if on == today else _NOBODY)
+        for on, instants, start in found
     ]
     fill = None if through is None else sum(d.day <= through for d in open_days)
     assignments = assign_days(open_days, coverage, settings=settings, rng=rng, fill=fill)
-    days = dict(plan.days)
+    days = dict(plan_days)
+    profiles_by_key = coverage.profiles
     for key, slots, assigned in zip(open_keys, open_slots, assignments, strict=False):
         rebound: dict[str, ScheduledEngagement] = {}
         for slot, pick in zip(slots, assigned.picks, strict=True):
             old = slot.__dict__
-            values = {**old, **_binding(pick, coverage)}
-            if values["linkedin_url"] != old["linkedin_url"] or values["forced"] != old["forced"]:
+            url, name, score, since, forced = (
+                _UNBOUND if pick is None else _binding(pick, profiles_by_key)
+            )
+            if url != old["linkedin_url"] or forced != old["forced"]:
                 report.rebound += 1
-            # model_copy(update=...) without its generic work (see _assemble).
+            # model_copy(update=...) without its generic work (see _assemble); the copy
+            # keeps the field order, only the re-bound values change.
+            values = old.copy()
+            values["linkedin_url"] = url
+            values["name"] = name
+            values["priority_score"] = score
+            values["days_since_last_like"] = since
+            values["forced"] = forced
             rebound[old["slot_id"]] = _assemble(values, slot.__pydantic_fields_set__ | _REBOUND)
         if rebound:
             # Shallow copies: untouched slots, and days without a re-bound slot, are shared
             # with the old plan, which nobody mutates. Slot ids are unique in a plan (they
             # key its slots in the store), so only this day holds the re-bound ones.
-            engagements = [rebound.get(e.slot_id, e) for e in days[key].engagements]
-            days[key] = days[key].model_copy(update={"engagements": engagements})
-    revised = plan.model_copy(update={"revision": plan.revision + 1, "days": days})
+            day = days[key]
+            engagements = [rebound.get(e.slot_id, e) for e in day.engagements]
+            days[key] = _copy(day, {"engagements": engagements})
+    revised = _copy(plan, {"revision": plan.revision + 1, "days": days})
     _tally(report, assignments, coverage, now)
     return revised, report
 
@@ -218,21 +231,26 @@ def _busy_today(
 
     In-flight (claimed) actions count as engaged for the projection, in plan order.
     """
-    # A UTC offset is less than a day, so an instant more than a day from today's UTC date
-    # is not on local date ``today``: only the others need their exact local date.
     midnight = datetime.combine(today, time(), tzinfo=UTC)
-    lo, hi = midnight - _DAY, midnight + 2 * _DAY
     calendar = coverage.calendar
+    if _is_utc(calendar.tz):  # today is exactly [midnight, the next midnight)
+        lo, hi, exact = midnight, midnight + _DAY, True
+    else:
+        # A UTC offset is less than a day, so an instant more than a day from today's UTC
+        # date is not on local date ``today``: only the others need their exact local date.
+        lo, hi, exact = midnight - _DAY, midnight + 2 * _DAY, False
     today_ordinal = today.toordinal()
     busy: set[str] = set()
     for e in executed:
-        if not e.linkedin_url:
+        values = e.__dict__  # one attribute read for the three fields (a model's are slow)
+        url = values["linkedin_url"]
+        if not url:
             continue
-        at = e.scheduled_at
-        on_today = lo <= at < hi and calendar.ordinal(to_us(at)) == today_ordinal
-        claimed = e.status is _CLAIMED
+        at = values["scheduled_at"]
+        on_today = lo <= at < hi and (exact or calendar.ordinal(to_us(at)) == today_ordinal)
+        claimed = values["status"] is _CLAIMED
         if on_today or claimed:
-            profile = profile_key(e.linkedin_url)
+            profile = profile_key(url)
             if on_today:
                 busy.add(profile)
             if claimed and profile in coverage.position:
@@ -241,6 +259,7 @@ def _busy_today(
 
 
 _DAY = timedelta(days=1)
+_NOBODY: frozenset[str] = frozenset()
 
 
 def _day_start(day: date, settings: Settings, not_before: datetime) -> datetime:
@@ -248,27 +267,19 @@ def _day_start(day: date, settings: Settings, not_before: datetime) -> datetime:
     return max(start, not_before)
 
 
-def _binding(pick: Pick | None, coverage: Coverage) -> dict[str, Any]:
-    """The REBOUND_FIELDS of a slot that ``pick`` fills (empty when there is none)."""
-    if pick is None:
-        return dict(_UNBOUND)
-    profile = coverage.profiles[pick.key]
-    return {
-        "linkedin_url": profile.linkedin_url,
-        "name": profile.name,
-        "priority_score": round(pick.score, 3),
-        "days_since_last_like": round(pick.days_since, 2),
-        "forced": pick.forced,
-    }
+Binding = tuple[str, str, float, float, bool]
+"""The REBOUND_FIELDS values of a slot, in that order."""
 
 
-_UNBOUND: dict[str, Any] = {
-    "linkedin_url": "",
-    "name": "",
-    "priority_score": 0.0,
-    "days_since_last_like": 0.0,
-    "forced": False,
-}
+def _binding(pick: Pick, profiles: Mapping[str, Profile]) -> Binding:
+    """The REBOUND_FIELDS values of a slot that ``pick`` fills."""
+    key, score, days_since, forced = pick
+    profile = profiles[key]
+    return profile.linkedin_url, profile.name, round(score, 3), round(days_since, 2), forced
+
+
+_UNBOUND: Binding = ("", "", 0.0, 0.0, False)
+"""The REBOUND_FIELDS values of a slot without a profile."""
 
 
 def _engagements(
@@ -278,36 +289,48 @@ def _engagements(
     # slot_id_for validates the account and fixes the id's form; the index is its last part.
     stem = slot_id_for(account, open_day.day, 0).removesuffix("000")
     calendar = coverage.calendar
+    # In UTC an aware-UTC instant's own clock is the local one: no zone arithmetic (and no
+    # epoch microseconds, which revise converts when it binds the slot) for HH:MM.
+    utc_clock = _is_utc(calendar.tz)
+    profiles = coverage.profiles
     out: list[ScheduledEngagement] = []
     for index, (instant, pick) in enumerate(zip(open_day.instants, picks, strict=True)):
-        values = _NEW_SLOT.copy()  # keys in field order, as validation would store them
-        values["slot_id"] = f"{stem}{index:03d}"
-        values["index"] = index
-        values["scheduled_time"] = calendar.hhmm(to_us(instant))
-        values["scheduled_at"] = instant
-        if pick is not None:
-            values.update(_binding(pick, coverage))
+        url, name, score, since, forced = _UNBOUND if pick is None else _binding(pick, profiles)
+        if utc_clock and instant.tzinfo is UTC:
+            hhmm = _HHMM[instant.hour * 60 + instant.minute]
+        else:
+            hhmm = calendar.hhmm(to_us(instant))
+        # Every field in field order, as validation would store them (repr follows it).
+        values = {
+            "slot_id": stem + _INDEX[index] if index < _INDEXED else f"{stem}{index:03d}",
+            "index": index,
+            "linkedin_url": url,
+            "name": name,
+            "scheduled_time": hhmm,
+            "scheduled_at": instant,
+            "priority_score": score,
+            "days_since_last_like": since,
+            "forced": forced,
+            "status": _PENDING,
+            "attempts": 0,
+            "claimed_at": None,
+            "finished_at": None,
+            "reason": "",
+        }
         out.append(_assemble(values, set(_GIVEN_FIELDS)))
     return out
 
 
-_NEW_SLOT: dict[str, Any] = {
-    "slot_id": "",
-    "index": 0,
-    "linkedin_url": "",
-    "name": "",
-    "scheduled_time": "",
-    "scheduled_at": None,
-    "priority_score": 0.0,
-    "days_since_last_like": 0.0,
-    "forced": False,
-    "status": _PENDING,
-    "attempts": 0,
-    "claimed_at": None,
-    "finished_at": None,
-    "reason": "",
-}
-"""Every field of a new, unbound slot in field order (repr follows this order)."""
+_INDEXED = 1000
+_INDEX = tuple(f"{i:03d}" for i in range(_INDEXED))
+"""A slot id's last part, by index (what ``slot_id_for`` formats)."""
+_HHMM = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
+"""HH:MM of each minute of a day."""
+
+
+def _is_utc(tz: tzinfo) -> bool:
+    """Whether local clock time in ``tz`` is always UTC's."""
+    return tz is UTC or getattr(tz, "key", None) == "UTC"
 
 
 _GIVEN_FIELDS = frozenset(("slot_id", "index", "scheduled_time", "scheduled_at", *REBOUND_FIELDS))
@@ -334,13 +357,38 @@ _new_slot = ScheduledEngagement.__new__
 _set = object.__setattr__
 
 
+_Copied = TypeVar("_Copied", DailySlot, WeeklyPlan)
+
+
+def _copy(model: _Copied, update: dict[str, Any]) -> _Copied:
+    """``model.model_copy(update=update)``, minus its generic work (see _assemble).
+
+    A shallow copy: the values are shared, the updated ones replaced, and the updated
+    fields count as set, exactly as model_copy has it (these models have neither extra
+    fields nor private attributes).
+    """
+    values = model.__dict__.copy()
+    values.update(update)
+    copied = _new_model(type(model))
+    _set(copied, "__dict__", values)
+    fields_set = model.__pydantic_fields_set__.copy()
+    fields_set.update(update)
+    _set(copied, "__pydantic_fields_set__", fields_set)
+    _set(copied, "__pydantic_extra__", None)
+    _set(copied, "__pydantic_private__", None)
+    return copied
+
+
+_new_model = BaseModel.__new__
+
+
 def _tally(
     report: PlanReport, assignments: Sequence[DayAssignment], coverage: Coverage, now: datetime
 ) -> None:
     report.forced = sum(a.forced for a in assignments)
     report.shortfall = sum(a.shortfall for a in assignments)
-    report.unfilled_slots = sum(p is None for a in assignments for p in a.picks)
-    cooling = np.flatnonzero(coverage.in_cooldown(now))
+    report.unfilled_slots = sum(a.picks.count(None) for a in assignments)
+    (cooling,) = coverage.in_cooldown(now).nonzero()  # flatnonzero, minus its wrapping
     report.unreachable = [coverage.keys[i] for i in cooling.tolist()]  # keys are sorted
 
 
@@ -354,14 +402,11 @@ def _feasibility(
     if not days:
         return None
     reachable = coverage.active & ~coverage.in_cooldown(now)
-    done_day = coverage.done_day[reachable]
-    ordinals = np.where(
-        coverage.done_us[reachable] == NEVER_US,
+    deadlines = np.where(
+        coverage.done_us == NEVER_US,
         days[0].toordinal(),
-        done_day + settings.COVERAGE_GUARANTEE_DAYS,
-    )
-    # Deadlines bunch on a few dates: build each date object once.
-    unique, inverse = np.unique(ordinals, return_inverse=True)
-    dates = [date.fromordinal(o) for o in unique.tolist()]
-    deadlines = [dates[i] for i in inverse.tolist()]
-    return check_feasibility(deadlines, days[0], list(budgets), settings)
+        coverage.done_day + settings.COVERAGE_GUARANTEE_DAYS,
+    )[reachable]
+    # Date ordinals, sorted: what the check works on, without a date object per profile.
+    due = np.sort(deadlines).tolist()
+    return check_feasibility_sorted(due, days[0], list(budgets), settings)

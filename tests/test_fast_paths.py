@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from config.settings import Settings
 from planner.assignment import NEVER_DAY, NEVER_US, Coverage, LocalCalendar, instants_us, to_us
@@ -17,7 +19,7 @@ from planner.ledger import LedgerEntry, LedgerState, advance, record_outcome
 from planner.profiles import Profile, _normalise, profile_key
 from planner.scoring import _top
 from planner.timing import _first_valid, _grid, _params, _propose, _tables
-from planner.week import build_week, revise
+from planner.week import _busy_today, _copy, build_week, revise
 from planner.weekly_plan import ScheduledEngagement, Status
 
 MONDAY_6 = datetime(2026, 2, 9, 6, 0, tzinfo=UTC)
@@ -245,3 +247,83 @@ def test_assembled_slots_equal_validated_models(settings: Settings) -> None:
         slot.status = Status.DONE  # assignment still validates
         with pytest.raises(ValueError):
             slot.index = -1
+
+
+def test_copies_equal_model_copy(settings: Settings) -> None:
+    """revise's plan and day copies are what model_copy(update=...) gives, set fields too."""
+    plan, _ = build_week(
+        account="t",
+        profiles=_profiles(30),
+        ledger={},
+        now=MONDAY_6,
+        settings=settings,
+        rng=np.random.default_rng(6),
+    )
+    day = next(iter(plan.days.values()))
+    updates: list[tuple[BaseModel, dict[str, Any]]] = [
+        (day, {"engagements": day.engagements[:1]}),
+        (plan, {"revision": plan.revision + 1, "days": dict(plan.days)}),
+    ]
+    for model, update in updates:
+        fast, slow = _copy(model, update), model.model_copy(update=update)  # type: ignore[type-var]
+        assert type(fast) is type(slow)
+        assert list(fast.__dict__.items()) == list(slow.__dict__.items())  # key order too
+        assert fast.model_fields_set == slow.model_fields_set
+        assert fast.__pydantic_extra__ == slow.__pydantic_extra__
+        assert fast.__pydantic_private__ == slow.__pydantic_private__
+        assert fast.model_fields_set is not model.model_fields_set  # not shared: marked later
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Asia/Kolkata"])
+def test_slot_times_are_local_clock_times(zone: str) -> None:
+    """Each new slot's HH:MM is its instant's local clock time (UTC: without a zone lookup)."""
+    settings = Settings(_env_file=None, TIMEZONE=zone)  # type: ignore[call-arg]
+    plan, _ = build_week(
+        account="t",
+        profiles=_profiles(30),
+        ledger={},
+        now=MONDAY_6,
+        settings=settings,
+        rng=np.random.default_rng(7),
+    )
+    slots = list(plan.slots())
+    assert slots
+    for slot in slots:
+        assert slot.scheduled_time == slot.scheduled_at.astimezone(ZoneInfo(zone)).strftime("%H:%M")
+        assert (
+            slot.slot_id
+            == f"t-{slot.scheduled_at.astimezone(ZoneInfo(zone)):%Y%m%d}-{slot.index:03d}"
+        )
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "Pacific/Kiritimati", "Pacific/Niue"])
+def test_busy_today_is_who_ran_on_the_local_date(zone: str) -> None:
+    """Who ran on local date ``today`` is what astimezone() says, in UTC without a lookup."""
+    tz = ZoneInfo(zone)
+    profiles = _profiles(40)
+    coverage = Coverage.from_ledger(profiles, {}, tz)
+    today = date(2026, 2, 11)
+    rng = np.random.default_rng(8)
+    base = datetime(2026, 2, 11, tzinfo=UTC)
+    executed = [
+        ScheduledEngagement(
+            slot_id=f"t-{i}",
+            index=i,
+            linkedin_url=p.linkedin_url if i % 7 else "",
+            name=p.name,
+            scheduled_time="00:00",
+            scheduled_at=base + timedelta(minutes=float(rng.integers(-50 * 60, 74 * 60))),
+            priority_score=0.0,
+            days_since_last_like=0.0,
+            forced=False,
+            status=Status.DONE,
+        )
+        for i, p in enumerate(profiles)
+    ]
+    expected = {
+        profile_key(e.linkedin_url)
+        for e in executed
+        if e.linkedin_url and e.scheduled_at.astimezone(tz).date() == today
+    }
+    assert expected
+    assert _busy_today(executed, today, coverage) == expected

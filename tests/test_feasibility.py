@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from config.settings import Settings
 from planner.feasibility import check_feasibility
@@ -94,3 +97,25 @@ def test_negative_slots_raise(settings: Settings) -> None:
     """A negative slot count is refused with ValueError."""
     with pytest.raises(ValueError, match="daily_slots"):
         check_feasibility(due(1), START, [3, -1], settings)
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(-3, 12), max_size=40),
+    st.lists(st.integers(0, 6), max_size=9),
+)
+def test_day_by_day_condition_follows_its_definition(offsets: list[int], slots: list[int]) -> None:
+    """The sorted-ordinal walk finds the days a direct count over every day finds."""
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    deadlines = due(*offsets)
+    days = [START + timedelta(days=i) for i in range(len(slots))]
+    excess = [sum(d <= day for d in deadlines) - sum(slots[: i + 1]) for i, day in enumerate(days)]
+    short = [day for day, e in zip(days, excess, strict=True) if e > 0]
+    worst = max(excess, default=0)
+    report = check_feasibility(deadlines, START, slots, settings)
+    assert report.first_short_day == (short[0] if short else None)
+    assert report.shortfall >= max(worst, 0)
+    if worst > 0:
+        worst_day = days[excess.index(worst)]
+        assert f"are due by {worst_day.isoformat()}" in report.message
+        assert f"(short by {worst})" in report.message
