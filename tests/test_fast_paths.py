@@ -66,6 +66,21 @@ def test_local_calendar_matches_astimezone(zone: str) -> None:
     assert [calendar.ordinal(int(u)) for u in us[:-1]] == expected
 
 
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from([UTC, ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Kolkata")]),
+    )
+)
+def test_to_us_is_the_exact_difference_from_the_epoch(instant: datetime) -> None:
+    """The UTC fast path (from the fields) and the general one agree with plain arithmetic."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    expected = (instant - epoch) // timedelta(microseconds=1)
+    assert to_us(instant) == expected
+    assert to_us(instant.astimezone(UTC)) == expected
+
+
 def test_instants_us_is_exact() -> None:
     """Epoch microseconds are exact integers, whatever zone the instant carries."""
     berlin = ZoneInfo("Europe/Berlin")
