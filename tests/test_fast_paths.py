@@ -20,7 +20,7 @@ from planner.profiles import Profile, _normalise, profile_key
 from planner.scoring import _top
 from planner.timing import _first_valid, _grid, _params, _propose, _tables
 from planner.week import _busy_today, _copy, build_week, revise
-from planner.weekly_plan import ScheduledEngagement, Status
+from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan
 
 MONDAY_6 = datetime(2026, 2, 9, 6, 0, tzinfo=UTC)
 
@@ -264,16 +264,22 @@ def test_assembled_slots_equal_validated_models(settings: Settings) -> None:
             slot.index = -1
 
 
-def test_copies_equal_model_copy(settings: Settings) -> None:
-    """revise's plan and day copies are what model_copy(update=...) gives, set fields too."""
+def _week_of_30(settings: Settings, *, seed: int) -> WeeklyPlan:
+    """Account "t"'s week from Monday 06:00 for 30 profiles, nobody engaged before."""
     plan, _ = build_week(
         account="t",
         profiles=_profiles(30),
         ledger={},
         now=MONDAY_6,
         settings=settings,
-        rng=np.random.default_rng(6),
+        rng=np.random.default_rng(seed),
     )
+    return plan
+
+
+def test_copies_equal_model_copy(settings: Settings) -> None:
+    """revise's plan and day copies are what model_copy(update=...) gives, set fields too."""
+    plan = _week_of_30(settings, seed=6)
     day = next(iter(plan.days.values()))
     updates: list[tuple[BaseModel, dict[str, Any]]] = [
         (day, {"engagements": day.engagements[:1]}),
@@ -293,15 +299,7 @@ def test_copies_equal_model_copy(settings: Settings) -> None:
 def test_slot_times_are_local_clock_times(zone: str) -> None:
     """Each new slot's HH:MM is its instant's local clock time (UTC: without a zone lookup)."""
     settings = Settings(_env_file=None, TIMEZONE=zone)  # type: ignore[call-arg]
-    plan, _ = build_week(
-        account="t",
-        profiles=_profiles(30),
-        ledger={},
-        now=MONDAY_6,
-        settings=settings,
-        rng=np.random.default_rng(7),
-    )
-    slots = list(plan.slots())
+    slots = list(_week_of_30(settings, seed=7).slots())
     assert slots
     for slot in slots:
         assert slot.scheduled_time == slot.scheduled_at.astimezone(ZoneInfo(zone)).strftime("%H:%M")
