@@ -31,6 +31,8 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
+_tuple_new = tuple.__new__
+
 # Beyond the planned days the selection needs to know how many slots are coming, to decide
 # who can still wait; the average daily budget is the honest guess.
 LOOKAHEAD_DAYS = 14
@@ -402,9 +404,11 @@ def assign_days(
             settings=settings,
         )
         ranked = chosen.order
-        keys = coverage.keys
+        keys, forced = coverage.keys, chosen.forced
+        # Pick(...) minus the NamedTuple's Python-level __new__ (a planning pass makes
+        # thousands): the same tuples.
         picks: list[Pick | None] = [
-            Pick(keys[at], score, since, rank < chosen.forced)
+            _tuple_new(Pick, (keys[at], score, since, rank < forced))
             for rank, (at, score, since) in enumerate(
                 zip(
                     who[ranked].tolist(),
@@ -416,10 +420,13 @@ def assign_days(
         ]
         picks += [None] * (budget - len(picks))
         placed: list[Pick | None] = [picks[i] for i in rng.permutation(budget).tolist()]
-        bound = [
-            (p.key, t) for p, t in zip(placed, open_day.instants, strict=True) if p is not None
-        ]
-        coverage.project_all([k for k, _ in bound], [t for _, t in bound])
+        bound_keys: list[str] = []
+        bound_at: list[datetime] = []
+        for pick, instant in zip(placed, open_day.instants, strict=True):
+            if pick is not None:
+                bound_keys.append(pick[0])
+                bound_at.append(instant)
+        coverage.project_all(bound_keys, bound_at)
         out.append(DayAssignment(open_day.day, placed, chosen.forced, chosen.shortfall))
     return out
 
