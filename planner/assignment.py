@@ -78,7 +78,8 @@ class LocalCalendar:
     def __init__(self, tz: tzinfo) -> None:
         self.tz = tz
         self._hour_offsets: dict[int, int | None] = {}
-        self._fixed = 0 if tz is UTC or getattr(tz, "key", None) == "UTC" else None
+        self.is_utc = tz is UTC or getattr(tz, "key", None) == "UTC"
+        self._fixed = 0 if self.is_utc else None
 
     def _hour_offset(self, hour: int) -> int | None:
         """The offset (microseconds) throughout UTC hour ``hour``; None if it changes in it."""
@@ -107,6 +108,12 @@ class LocalCalendar:
     def hhmm(self, us: int) -> str:
         """Local clock time of the instant ``us`` as HH:MM."""
         return _HHMM[(us + self.offset_us(us)) // 60_000_000 % 1440]
+
+    def hhmm_of(self, instant: datetime) -> str:
+        """Local clock time of the aware ``instant`` as HH:MM."""
+        if self.is_utc and instant.tzinfo is UTC:  # its own clock is the local one
+            return _HHMM[instant.hour * 60 + instant.minute]
+        return self.hhmm(to_us(instant))
 
     def ordinals(self, us: IntArray) -> IntArray:
         """Local dates (ordinals) of the instants ``us``; NEVER_US gives NEVER_DAY."""

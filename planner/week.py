@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
 import numpy as np
@@ -233,7 +233,7 @@ def _busy_today(
     """
     midnight = datetime.combine(today, time(), tzinfo=UTC)
     calendar = coverage.calendar
-    if _is_utc(calendar.tz):  # today is exactly [midnight, the next midnight)
+    if calendar.is_utc:  # today is exactly [midnight, the next midnight)
         lo, hi, exact = midnight, midnight + _DAY, True
     else:
         # A UTC offset is less than a day, so an instant more than a day from today's UTC
@@ -288,25 +288,18 @@ def _engagements(
     """The new pending slots of ``open_day`` (its instants are aware UTC, from timing)."""
     # slot_id_for validates the account and fixes the id's form; the index is its last part.
     stem = slot_id_for(account, open_day.day, 0).removesuffix("000")
-    calendar = coverage.calendar
-    # In UTC an aware-UTC instant's own clock is the local one: no zone arithmetic (and no
-    # epoch microseconds, which revise converts when it binds the slot) for HH:MM.
-    utc_clock = _is_utc(calendar.tz)
+    hhmm_of = coverage.calendar.hhmm_of
     profiles = coverage.profiles
     out: list[ScheduledEngagement] = []
     for index, (instant, pick) in enumerate(zip(open_day.instants, picks, strict=True)):
         url, name, score, since, forced = _UNBOUND if pick is None else _binding(pick, profiles)
-        if utc_clock and instant.tzinfo is UTC:
-            hhmm = _HHMM[instant.hour * 60 + instant.minute]
-        else:
-            hhmm = calendar.hhmm(to_us(instant))
         # Every field in field order, as validation would store them (repr follows it).
         values = {
             "slot_id": stem + _INDEX[index] if index < _INDEXED else f"{stem}{index:03d}",
             "index": index,
             "linkedin_url": url,
             "name": name,
-            "scheduled_time": hhmm,
+            "scheduled_time": hhmm_of(instant),
             "scheduled_at": instant,
             "priority_score": score,
             "days_since_last_like": since,
@@ -324,15 +317,6 @@ def _engagements(
 _INDEXED = 1000
 _INDEX = tuple(f"{i:03d}" for i in range(_INDEXED))
 """A slot id's last part, by index (what ``slot_id_for`` formats)."""
-_HHMM = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
-"""HH:MM of each minute of a day."""
-
-
-def _is_utc(tz: tzinfo) -> bool:
-    """Whether local clock time in ``tz`` is always UTC's."""
-    return tz is UTC or getattr(tz, "key", None) == "UTC"
-
-
 _GIVEN_FIELDS = frozenset(("slot_id", "index", "scheduled_time", "scheduled_at", *REBOUND_FIELDS))
 """The fields a new slot is given explicitly (the rest keep their defaults)."""
 
