@@ -14,10 +14,11 @@ proleptic ordinals (``date.toordinal()``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from itertools import repeat
 from operator import attrgetter, is_
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -105,15 +106,25 @@ class LocalCalendar:
         """Local date (ordinal) of the instant ``us``."""
         return (us + self.offset_us(us)) // US_PER_DAY + _EPOCH_ORDINAL
 
+    def ordinal_list(self, us: Sequence[int]) -> list[int]:
+        """``ordinal`` of each of ``us`` (a few instants: no array is worth building)."""
+        if self._fixed is not None:
+            fixed, epoch = self._fixed, _EPOCH_ORDINAL
+            return [(u + fixed) // US_PER_DAY + epoch for u in us]
+        return [self.ordinal(u) for u in us]
+
     def hhmm(self, us: int) -> str:
         """Local clock time of the instant ``us`` as HH:MM."""
         return _HHMM[(us + self.offset_us(us)) // 60_000_000 % 1440]
 
-    def hhmm_of(self, instant: datetime) -> str:
-        """Local clock time of the aware ``instant`` as HH:MM."""
-        if self.is_utc and instant.tzinfo is UTC:  # its own clock is the local one
-            return _HHMM[instant.hour * 60 + instant.minute]
-        return self.hhmm(to_us(instant))
+    def hhmm_list(self, instants: Sequence[datetime]) -> list[str]:
+        """``hhmm_of`` each of ``instants``."""
+        if self.is_utc:  # aware UTC instants show the local clock already
+            return [
+                _HHMM[t.hour * 60 + t.minute] if t.tzinfo is UTC else self.hhmm(to_us(t))
+                for t in instants
+            ]
+        return [self.hhmm(to_us(t)) for t in instants]
 
     def ordinals(self, us: IntArray) -> IntArray:
         """Local dates (ordinals) of the instants ``us``; NEVER_US gives NEVER_DAY."""
@@ -161,7 +172,9 @@ class _ProfileTable:
     keys: list[str]
     position: dict[str, int]
     active: BoolArray
+    everyone_active: bool
     done_us: IntArray  # the source's last engagement; NEVER_US when it has none
+    done_list: list[int]  # the same, for reading one element at a time
 
     @classmethod
     def of(cls, profiles: Sequence[Profile]) -> _ProfileTable:
@@ -191,7 +204,8 @@ class _ProfileTable:
         done_us = instants_us(map(_LAST_ENGAGED, ordered))
         active.flags.writeable = done_us.flags.writeable = False
         position = {k: i for i, k in enumerate(keys)}
-        return cls(members, by_key, keys, position, active, done_us)
+        everyone = bool(active.all())
+        return cls(members, by_key, keys, position, active, everyone, done_us, done_us.tolist())
 
 
 def _same_members(profiles: Sequence[Profile], members: tuple[Profile, ...]) -> bool:
@@ -205,25 +219,31 @@ _LAST_TABLE: list[_ProfileTable | None] = [None]
 
 @dataclass(frozen=True)
 class _LedgerRead:
-    """A ledger as read for one profile table: per position, the ledger's last success and
-    cooldown end (NEVER_US where it has none), and the entries they were read from.
+    """A ledger as read for one profile table and calendar: per position, the last success
+    (the later of the source's and the ledger's; NEVER_US for none), its local date, the
+    end of a cooldown (NEVER_US for none), and the entries they were read from.
 
     Planning reads a ledger every day in which only the day's attempts changed entries.
     Entries are immutable (``LedgerState`` tuples, frozen ``LedgerEntry`` models), so an
-    entry that is the very object read last time needs no reading again. The last read is
-    kept only when all its entries are of those types; the arrays are never written.
+    entry that is the very object read last time needs no reading again, nor does a field
+    that is the very object its predecessor held. The last read is kept only when all its
+    entries are of those types; its arrays are never written.
     """
 
     table: _ProfileTable
+    calendar: LocalCalendar
     entries: dict[str, LedgerView]
     done_us: IntArray
+    done_day: IntArray
     cooldown_us: IntArray
 
     @classmethod
-    def of(cls, table: _ProfileTable, ledger: Mapping[str, LedgerView]) -> _LedgerRead:
+    def of(
+        cls, table: _ProfileTable, ledger: Mapping[str, LedgerView], calendar: LocalCalendar
+    ) -> _LedgerRead:
         last = _LAST_READ.get(id(table))
-        if last is None or last.table is not table:
-            read = cls._read(table, ledger)
+        if last is None or last.table is not table or last.calendar is not calendar:
+            read = cls._read(table, ledger, calendar)
             return cls._keep(read, read.entries.values())
         before = last.entries
         changed = {k: e for k, e in ledger.items() if before.get(k) is not e}
@@ -231,19 +251,39 @@ class _LedgerRead:
             return last
         added = sum(k not in before for k in changed)
         if len(ledger) != len(before) + added:  # an entry went away: read it all again
-            read = cls._read(table, ledger)
+            read = cls._read(table, ledger, calendar)
             return cls._keep(read, read.entries.values())
-        done, cooldown = last.done_us.copy(), last.cooldown_us.copy()
+        source, position = table.done_list, table.position
+        done_at: list[int] = []
+        done: list[int] = []
+        cooldown_at: list[int] = []
+        cooldown: list[int] = []
         for key, entry in changed.items():
-            i = table.position.get(key)
-            if i is not None:
-                t, c = entry.last_done_at, entry.cooldown_until
-                done[i] = NEVER_US if t is None else to_us(t)
-                cooldown[i] = NEVER_US if c is None else to_us(c)
-        return cls._keep(cls(table, {**before, **changed}, done, cooldown), changed.values())
+            i = position.get(key)
+            if i is None:
+                continue
+            old = before.get(key)
+            t, c = entry.last_done_at, entry.cooldown_until
+            if old is None or t is not old.last_done_at:
+                done_at.append(i)
+                done.append(source[i] if t is None else max(source[i], to_us(t)))
+            if old is None or c is not old.cooldown_until:
+                cooldown_at.append(i)
+                cooldown.append(NEVER_US if c is None else to_us(c))
+        read = cls(
+            table,
+            calendar,
+            {**before, **changed},
+            _updated(last.done_us, done_at, done),
+            _updated(last.done_day, done_at, calendar.ordinal_list(done)),
+            _updated(last.cooldown_us, cooldown_at, cooldown),
+        )
+        return cls._keep(read, changed.values())
 
     @classmethod
-    def _read(cls, table: _ProfileTable, ledger: Mapping[str, LedgerView]) -> _LedgerRead:
+    def _read(
+        cls, table: _ProfileTable, ledger: Mapping[str, LedgerView], calendar: LocalCalendar
+    ) -> _LedgerRead:
         done = np.full(len(table.keys), NEVER_US, dtype=np.int64)
         cooldown = done.copy()
         if ledger:
@@ -254,13 +294,16 @@ class _LedgerRead:
             entries = list(ledger.values())
             done[at] = instants_us(map(_LAST_DONE, entries))[known]
             cooldown[at] = instants_us(map(_COOLDOWN, entries))[known]
-        return cls(table, dict(ledger), done, cooldown)
+        # The later of the source's last engagement and the ledger's last success.
+        np.maximum(done, table.done_us, out=done)
+        return cls(table, calendar, dict(ledger), done, calendar.ordinals(done), cooldown)
 
     @staticmethod
     def _keep(read: _LedgerRead, new: Iterable[LedgerView]) -> _LedgerRead:
         """``read``, remembered if its ``new`` entries (the others were checked when read
         before) are all immutable."""
-        read.done_us.flags.writeable = read.cooldown_us.flags.writeable = False
+        for array in (read.done_us, read.done_day, read.cooldown_us):
+            array.flags.writeable = False
         if all(type(e) in _IMMUTABLE for e in new):
             _LAST_READ.clear()  # one table at a time: planning passes over one list
             _LAST_READ[id(read.table)] = read
@@ -269,12 +312,21 @@ class _LedgerRead:
         return read
 
 
+def _updated(array: IntArray, at: list[int], values: list[int]) -> IntArray:
+    """A copy of ``array`` with ``values`` at positions ``at`` (itself if there are none:
+    reads never write their arrays)."""
+    if not at:
+        return array
+    out = array.copy()
+    out[at] = values
+    return out
+
+
 _LAST_READ: dict[int, _LedgerRead] = {}
 _IMMUTABLE = frozenset({LedgerState, LedgerEntry})
 
 
-@dataclass(frozen=True)
-class OpenDay:
+class OpenDay(NamedTuple):
     """A day with the instants of its open slots, and who may not be picked on it."""
 
     day: date
@@ -283,7 +335,7 @@ class OpenDay:
     blocked: frozenset[str] = frozenset()  # e.g. attempted or in flight today
 
 
-@dataclass
+@dataclass(slots=True)
 class DayAssignment:
     day: date
     picks: list[Pick | None]  # one per open instant, in the same order; None: unfilled
@@ -291,13 +343,14 @@ class DayAssignment:
     shortfall: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Coverage:
     """The projected state of every profile while days are being filled.
 
     Arrays are indexed by position in ``keys`` (sorted). ``done_us`` is the later of the
     source's and the ledger's last success, or a projected pick (NEVER_US: never engaged);
-    ``done_day`` its local date; ``cooldown_us`` the end of a cooldown (NEVER_US: none).
+    ``done_day`` its local date; ``cooldown_us`` the end of a cooldown (NEVER_US: none),
+    shared with the ledger read and never written.
     """
 
     profiles: dict[str, Profile]
@@ -306,58 +359,44 @@ class Coverage:
     keys: list[str]
     position: dict[str, int]
     active: BoolArray
+    everyone_active: bool
     cooldown_us: IntArray
     done_us: IntArray
     done_day: IntArray
-    projected: dict[str, datetime] = field(default_factory=dict)
 
     @classmethod
     def from_ledger(
         cls, profiles: Sequence[Profile], ledger: Mapping[str, LedgerView], tz: tzinfo = UTC
     ) -> Coverage:
         table = _ProfileTable.of(profiles)
-        read = _LedgerRead.of(table, ledger)
-        # The later of the source's last engagement and the ledger's last success.
-        done_us = np.maximum(table.done_us, read.done_us)
-        cooldown_us = read.cooldown_us.copy()
         calendar = calendar_for(tz)
+        read = _LedgerRead.of(table, ledger, calendar)
         return cls(
-            profiles=table.by_key,
-            ledger=ledger,
-            calendar=calendar,
-            keys=table.keys,
-            position=table.position,
-            active=table.active,
-            cooldown_us=cooldown_us,
-            done_us=done_us,
-            done_day=calendar.ordinals(done_us),
+            table.by_key,
+            ledger,
+            calendar,
+            table.keys,
+            table.position,
+            table.active,
+            table.everyone_active,
+            read.cooldown_us,
+            read.done_us.copy(),  # projections write these two
+            read.done_day.copy(),
         )
-
-    def done_at(self, key: str) -> datetime | None:
-        us = int(self.done_us[self.position[key]])
-        return None if us == NEVER_US else _EPOCH + timedelta(microseconds=us)
 
     def project(self, key: str, instant: datetime) -> None:
         """Count ``key`` as engaged at ``instant`` (a pick, or an action in flight)."""
         i = self.position[key]
         us = to_us(instant)
-        self.projected[key] = instant
         self.done_us[i] = us
         self.done_day[i] = self.calendar.ordinal(us)
 
-    def project_all(self, keys: Sequence[str], instants: Sequence[datetime]) -> None:
-        """``project`` each of ``keys`` (no key twice) at the matching one of ``instants``."""
-        if not keys:
-            return
-        # A day's few picks: element by element costs less than building arrays for them.
-        position, done_us, done_day = self.position, self.done_us, self.done_day
-        ordinal = self.calendar.ordinal
-        for key, instant in zip(keys, instants, strict=True):
-            i = position[key]
-            us = to_us(instant)
-            done_us[i] = us
-            done_day[i] = ordinal(us)
-        self.projected.update(zip(keys, instants, strict=True))
+    def project_positions(self, positions: list[int], instants: Sequence[datetime]) -> None:
+        """``project`` the profiles at ``positions`` (none twice) at the matching instants."""
+        if positions:
+            us = [to_us(t) for t in instants]
+            self.done_us[positions] = us
+            self.done_day[positions] = self.calendar.ordinal_list(us)
 
     def in_cooldown(self, at: datetime) -> BoolArray:
         """Which profiles are cooling down at ``at``."""
@@ -366,14 +405,16 @@ class Coverage:
 
     def eligible(self, day: date, day_start: datetime, blocked: frozenset[str]) -> IntArray:
         """Positions of the profiles that may be picked on ``day``, in key order."""
-        ok = self.active & (self.cooldown_us <= to_us(day_start))  # not cooling down
+        ok = self.cooldown_us <= to_us(day_start)  # not cooling down
         # I5: engaged successfully yesterday (or already today) -> not today.
         ok &= self.done_day < day.toordinal() - 1
+        if not self.everyone_active:
+            ok &= self.active
         for key in blocked:
             i = self.position.get(key)
             if i is not None:
                 ok[i] = False
-        out: IntArray = np.flatnonzero(ok)
+        (out,) = ok.nonzero()  # flatnonzero, minus its wrapping
         return out
 
 
@@ -390,7 +431,7 @@ def assign_days(
     Only the first ``fill`` days are filled (all when None); the later ones still count as
     slots to come when the earlier days decide who can wait.
     """
-    mean_daily = max(1, round(settings.WEEKLY_BUDGET_TARGET / 7))
+    beyond = [max(1, round(settings.WEEKLY_BUDGET_TARGET / 7))] * LOOKAHEAD_DAYS
     budgets = [len(d.instants) for d in days]
     out: list[DayAssignment] = []
     for position, open_day in enumerate(days[:fill]):
@@ -400,7 +441,7 @@ def assign_days(
             continue
         who = coverage.eligible(open_day.day, open_day.day_start, open_day.blocked)
         days_since, deadlines = _clocks(coverage, who, open_day, settings)
-        future = np.array(budgets[position + 1 :] + [mean_daily] * LOOKAHEAD_DAYS, dtype=np.int64)
+        future = np.array(budgets[position + 1 :] + beyond, dtype=np.int64)
         chosen = select_indices(
             days_since,
             deadlines,
@@ -411,29 +452,24 @@ def assign_days(
             settings=settings,
         )
         ranked = chosen.order
+        at = who[ranked].tolist()  # the picked profiles' positions, in rank order
         keys, forced = coverage.keys, chosen.forced
         # Pick(...) minus the NamedTuple's Python-level __new__ (a planning pass makes
         # thousands): the same tuples.
         picks: list[Pick | None] = [
-            _tuple_new(Pick, (keys[at], score, since, rank < forced))
-            for rank, (at, score, since) in enumerate(
-                zip(
-                    who[ranked].tolist(),
-                    chosen.scores[ranked].tolist(),
-                    days_since[ranked].tolist(),
-                    strict=True,
-                )
+            _tuple_new(Pick, (keys[p], score, since, rank < forced))
+            for rank, (p, score, since) in enumerate(
+                zip(at, chosen.scores[ranked].tolist(), days_since[ranked].tolist(), strict=True)
             )
         ]
         picks += [None] * (budget - len(picks))
-        placed: list[Pick | None] = [picks[i] for i in rng.permutation(budget).tolist()]
-        bound_keys: list[str] = []
-        bound_at: list[datetime] = []
-        for pick, instant in zip(placed, open_day.instants, strict=True):
-            if pick is not None:
-                bound_keys.append(pick[0])
-                bound_at.append(instant)
-        coverage.project_all(bound_keys, bound_at)
+        order = rng.permutation(budget).tolist()  # slot j gets the pick ranked order[j]
+        placed: list[Pick | None] = [picks[i] for i in order]
+        n = len(at)
+        coverage.project_positions(
+            [at[i] for i in order if i < n],
+            [t for i, t in zip(order, open_day.instants, strict=True) if i < n],
+        )
         out.append(DayAssignment(open_day.day, placed, chosen.forced, chosen.shortfall))
     return out
 
@@ -443,13 +479,14 @@ def _clocks(
 ) -> tuple[FloatArray, IntArray]:
     """Days since the last success (at the day's start) and the deadline of each of ``who``."""
     done = coverage.done_us[who]
-    never = done == NEVER_US
-    anyone_never = bool(never.any())
-    elapsed = to_us(open_day.day_start) - (np.where(never, 0, done) if anyone_never else done)
-    # Seconds first, then days: the same two roundings as timedelta.total_seconds() / 86400.
-    days_since = np.maximum(0.0, elapsed / 1e6 / 86_400)
+    start = to_us(open_day.day_start)
     deadline = coverage.done_day[who] + settings.COVERAGE_GUARANTEE_DAYS
-    if anyone_never:  # never engaged: due today, and as long waited as the ledger says
-        days_since[never] = NEVER_ENGAGED_DAYS
-        deadline[never] = open_day.day.toordinal()
+    # Seconds first, then days: the same two roundings as timedelta.total_seconds() / 86400.
+    if NEVER_US not in done:  # the usual case, without the masking
+        return np.maximum(0.0, (start - done) / 1e6 / 86_400), deadline
+    never = done == NEVER_US
+    days_since = np.maximum(0.0, (start - np.where(never, 0, done)) / 1e6 / 86_400)
+    # Never engaged: due today, and as long waited as the ledger says.
+    days_since[never] = NEVER_ENGAGED_DAYS
+    deadline[never] = open_day.day.toordinal()
     return days_since, deadline

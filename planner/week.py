@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import numpy as np
@@ -197,20 +198,16 @@ def revise(
     for key, slots, assigned in zip(open_keys, open_slots, assignments, strict=False):
         rebound: dict[str, ScheduledEngagement] = {}
         for slot, pick in zip(slots, assigned.picks, strict=True):
-            old = slot.__dict__
-            url, name, score, since, forced = (
-                _UNBOUND if pick is None else _binding(pick, profiles_by_key)
-            )
-            if url != old["linkedin_url"] or forced != old["forced"]:
-                report.rebound += 1
             # model_copy(update=...) without its generic work (see _assemble); the copy
             # keeps the field order, only the re-bound values change.
+            old = slot.__dict__
             values = old.copy()
-            values["linkedin_url"] = url
-            values["name"] = name
-            values["priority_score"] = score
-            values["days_since_last_like"] = since
-            values["forced"] = forced
+            if pick is None:
+                values.update(_UNBOUND)
+            else:
+                _bind(values, pick, profiles_by_key)
+            if values["linkedin_url"] != old["linkedin_url"] or values["forced"] != old["forced"]:
+                report.rebound += 1
             rebound[old["slot_id"]] = _assemble(values, slot.__pydantic_fields_set__ | _REBOUND)
         if rebound:
             # Shallow copies: untouched slots, and days without a re-bound slot, are shared
@@ -267,18 +264,43 @@ def _day_start(day: date, settings: Settings, not_before: datetime) -> datetime:
     return max(start, not_before)
 
 
-Binding = tuple[str, str, float, float, bool]
-"""The REBOUND_FIELDS values of a slot, in that order."""
-
-
-def _binding(pick: Pick, profiles: Mapping[str, Profile]) -> Binding:
-    """The REBOUND_FIELDS values of a slot that ``pick`` fills."""
+def _bind(values: dict[str, Any], pick: Pick, profiles: Mapping[str, Profile]) -> None:
+    """Set a slot's REBOUND_FIELDS in ``values`` to ``pick``'s profile."""
     key, score, days_since, forced = pick
     profile = profiles[key]
-    return profile.linkedin_url, profile.name, round(score, 3), round(days_since, 2), forced
+    values["linkedin_url"] = profile.linkedin_url
+    values["name"] = profile.name
+    values["priority_score"] = rounded(score, 3)
+    values["days_since_last_like"] = rounded(days_since, 2)
+    values["forced"] = forced
 
 
-_UNBOUND: Binding = ("", "", 0.0, 0.0, False)
+def rounded(value: float, digits: int) -> float:
+    """``round(value, digits)``, exactly, for ``digits`` in 0..9.
+
+    round() is correctly rounded by way of the decimal digits, a third of the cost of
+    binding a slot. The scaled value is the exact product rounded to a double; rounding is
+    monotonic and every m + 1/2 below 2 ** 52 is a double, so the scaled value lies on the
+    same side of each half as the exact product: off a half, the nearest integer is the
+    one round() takes, and that integer over the scale is the double nearest the decimal.
+    At a half, at zero (its sign) and out of range, round() decides.
+    """
+    scale = _SCALES[digits]
+    scaled = value * scale
+    if 0.0 < scaled < 4_503_599_627_370_496.0:  # 2 ** 52
+        whole = int(scaled)
+        rest = scaled - whole  # exact
+        if rest < 0.5:
+            return whole / scale
+        if rest > 0.5:
+            return (whole + 1) / scale
+    return round(value, digits)
+
+
+_SCALES = tuple(10.0**d for d in range(10))
+
+
+_UNBOUND: dict[str, Any] = dict(zip(REBOUND_FIELDS, ("", "", 0.0, 0.0, False), strict=True))
 """The REBOUND_FIELDS values of a slot without a profile."""
 
 
@@ -286,34 +308,46 @@ def _engagements(
     account: str, open_day: OpenDay, picks: Sequence[Pick | None], coverage: Coverage
 ) -> list[ScheduledEngagement]:
     """The new pending slots of ``open_day`` (its instants are aware UTC, from timing)."""
-    # slot_id_for validates the account and fixes the id's form; the index is its last part.
-    stem = slot_id_for(account, open_day.day, 0).removesuffix("000")
-    hhmm_of = coverage.calendar.hhmm_of
+    stem = _slot_stem(account, open_day.day)
+    instants = open_day.instants
     profiles = coverage.profiles
     out: list[ScheduledEngagement] = []
-    for index, (instant, pick) in enumerate(zip(open_day.instants, picks, strict=True)):
-        url, name, score, since, forced = _UNBOUND if pick is None else _binding(pick, profiles)
-        # Every field in field order, as validation would store them (repr follows it).
-        values = {
-            "slot_id": stem + _INDEX[index] if index < _INDEXED else f"{stem}{index:03d}",
-            "index": index,
-            "linkedin_url": url,
-            "name": name,
-            "scheduled_time": hhmm_of(instant),
-            "scheduled_at": instant,
-            "priority_score": score,
-            "days_since_last_like": since,
-            "forced": forced,
-            "status": _PENDING,
-            "attempts": 0,
-            "claimed_at": None,
-            "finished_at": None,
-            "reason": "",
-        }
+    for index, (instant, hhmm, pick) in enumerate(
+        zip(instants, coverage.calendar.hhmm_list(instants), picks, strict=True)
+    ):
+        values = _NEW_SLOT.copy()
+        values["slot_id"] = stem + _INDEX[index] if index < _INDEXED else f"{stem}{index:03d}"
+        values["index"] = index
+        values["scheduled_time"] = hhmm
+        values["scheduled_at"] = instant
+        if pick is not None:
+            _bind(values, pick, profiles)
         out.append(_assemble(values, set(_GIVEN_FIELDS)))
     return out
 
 
+@lru_cache(maxsize=256)
+def _slot_stem(account: str, day: date) -> str:
+    """A slot id of ``day`` without its index (``slot_id_for`` validates the account and
+    fixes the id's form; formatting the date costs more than building the slots' dicts)."""
+    return slot_id_for(account, day, 0).removesuffix("000")
+
+
+_DEFAULTS: dict[str, Any] = {
+    **_UNBOUND,
+    "slot_id": "",
+    "index": 0,
+    "scheduled_time": "",
+    "scheduled_at": None,
+    "status": _PENDING,
+    "attempts": 0,
+    "claimed_at": None,
+    "finished_at": None,
+    "reason": "",
+}
+_NEW_SLOT = {name: _DEFAULTS[name] for name in ScheduledEngagement.model_fields}
+"""A new slot's values before its own are set, in field order (as validation stores
+them: repr and dumps follow it)."""
 _INDEXED = 1000
 _INDEX = tuple(f"{i:03d}" for i in range(_INDEXED))
 """A slot id's last part, by index (what ``slot_id_for`` formats)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import struct
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +21,7 @@ from planner.ledger import LedgerEntry, LedgerState, advance, record_outcome
 from planner.profiles import Profile, _normalise, profile_key
 from planner.scoring import _top
 from planner.timing import _first_valid, _grid, _params, _propose, _tables
-from planner.week import _busy_today, _copy, build_week, revise
+from planner.week import _busy_today, _copy, build_week, revise, rounded
 from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan
 
 MONDAY_6 = datetime(2026, 2, 9, 6, 0, tzinfo=UTC)
@@ -64,6 +66,35 @@ def test_local_calendar_matches_astimezone(zone: str) -> None:
     expected = [t.astimezone(tz).date().toordinal() for t in instants]
     assert calendar.ordinals(us).tolist() == [*expected, NEVER_DAY]
     assert [calendar.ordinal(int(u)) for u in us[:-1]] == expected
+    assert calendar.ordinal_list(us[:-1].tolist()) == expected
+    # HH:MM from aware instants in UTC and in the zone itself (a UTC calendar reads the
+    # fields of UTC instants only).
+    clocks = [t.astimezone(tz).strftime("%H:%M") for t in instants]
+    assert calendar.hhmm_list(instants) == clocks
+    assert calendar.hhmm_list([t.astimezone(tz) for t in instants]) == clocks
+
+
+def _near_half(whole: int, digits: int, ulps: int) -> float:
+    """A half of the last kept decimal place past ``whole`` of it, moved by ``ulps`` ulps."""
+    value = (whole + 0.5) / 10**digits
+    for _ in range(abs(ulps)):
+        value = math.nextafter(value, math.copysign(math.inf, ulps))
+    return value
+
+
+@given(
+    st.one_of(
+        st.floats(),
+        st.builds(_near_half, st.integers(0, 10**7), st.sampled_from([2, 3]), st.integers(-2, 2)),
+    ),
+    st.integers(0, 9),
+)
+def test_rounded_is_round(value: float, digits: int) -> None:
+    """The shortcut gives round()'s very double: same bits, signed zeros and NaN included."""
+    expected = round(value, digits)
+    assert struct.pack("<d", rounded(value, digits)) == struct.pack("<d", expected) or (
+        math.isnan(expected) and math.isnan(rounded(value, digits))
+    )
 
 
 @given(

@@ -317,7 +317,8 @@ def test_built_slots_keep_the_field_order_of_validated_ones(settings: Settings) 
         )
 
 
-def test_coverage_reads_a_changed_ledger_exactly() -> None:
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati"])
+def test_coverage_reads_a_changed_ledger_exactly(zone: str) -> None:
     """Reading a ledger again after entries were added, replaced, removed or (for entry
     types that allow it) changed in place gives what a first read gives."""
 
@@ -331,10 +332,11 @@ def test_coverage_reads_a_changed_ledger_exactly() -> None:
     at = [MONDAY_6 - timedelta(days=d) for d in range(6)]
 
     def check(ledger: dict[str, Any]) -> None:
-        remembered = Coverage.from_ledger(profiles, ledger)
+        remembered = Coverage.from_ledger(profiles, ledger, ZoneInfo(zone))
         assignment._LAST_READ.clear()
-        fresh = Coverage.from_ledger(profiles, ledger)
+        fresh = Coverage.from_ledger(profiles, ledger, ZoneInfo(zone))
         assert remembered.done_us.tolist() == fresh.done_us.tolist()
+        assert remembered.done_day.tolist() == fresh.done_day.tolist()
         assert remembered.cooldown_us.tolist() == fresh.cooldown_us.tolist()
 
     ledger: dict[str, Any] = {keys[0]: LedgerState(at[1]), keys[1]: LedgerEntry(last_done_at=at[2])}
@@ -342,6 +344,12 @@ def test_coverage_reads_a_changed_ledger_exactly() -> None:
     ledger[keys[2]] = LedgerState(at[0], cooldown_until=at[0] + timedelta(days=9))  # added
     check(ledger)
     ledger[keys[0]] = LedgerState(at[0])  # replaced
+    check(ledger)
+    ledger[keys[0]] = LedgerState(at[0], cooldown_until=at[0])  # the same success, cooling
+    check(ledger)
+    ledger[keys[0]] = LedgerState(None)  # no success: the source's last engagement counts
+    check(ledger)
+    ledger[keys[4]] = LedgerState(at[5] - timedelta(days=30))  # older than the source's
     check(ledger)
     del ledger[keys[1]]  # removed
     check(ledger)
