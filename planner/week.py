@@ -39,6 +39,7 @@ from planner.weekly_plan import (
     Status,
     WeeklyPlan,
     slot_id_for,
+    validate_account,
     week_monday,
 )
 
@@ -128,21 +129,29 @@ def build_week(
     ]
     plan_days: dict[str, DailySlot] = {}
     for i, (open_day, assigned) in enumerate(zip(open_days, assignments + unbound, strict=True)):
-        plan_days[open_day.day.isoformat()] = DailySlot(
-            date=open_day.day,
-            budget=draw.budgets[i],
-            engagements=_engagements(account, open_day, assigned.picks, coverage),
-            is_burst_day=draw.burst[i],
-            is_light_day=draw.light[i],
+        # DailySlot(...) and WeeklyPlan(...) without validation (see _assemble): the days
+        # are this week's, keyed by their ISO dates, each with as many slots as its budget.
+        plan_days[open_day.day.isoformat()] = _construct(
+            DailySlot,
+            {
+                "date": open_day.day,
+                "budget": draw.budgets[i],
+                "engagements": _engagements(account, open_day, assigned.picks, coverage),
+                "is_burst_day": draw.burst[i],
+                "is_light_day": draw.light[i],
+            },
         )
     _tally(report, assignments, coverage, now)
-    plan = WeeklyPlan(
-        account=account,
-        timezone=settings.TIMEZONE,
-        week_start=monday,
-        week_number=monday.isocalendar()[1],
-        created_at=now,
-        days=plan_days,
+    plan = _construct(
+        WeeklyPlan,
+        {
+            "account": validate_account(account),
+            "timezone": settings.TIMEZONE,
+            "week_start": monday,
+            "week_number": monday.isocalendar()[1],
+            "created_at": now,  # aware UTC
+            "days": plan_days,
+        },
     )
     return plan, report
 
@@ -398,6 +407,21 @@ def _copy(model: _Copied, update: dict[str, Any]) -> _Copied:
 
 
 _new_model = BaseModel.__new__
+
+
+def _construct(cls: type[_Copied], given: dict[str, Any]) -> _Copied:
+    """``cls(**given)`` for valid values, without validation: the given values in field
+    order, the other fields at their defaults, as validation stores them."""
+    values = {
+        name: given[name] if name in given else info.get_default(call_default_factory=True)
+        for name, info in cls.model_fields.items()
+    }
+    model = _new_model(cls)
+    _set(model, "__dict__", values)
+    _set(model, "__pydantic_fields_set__", set(given))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
 
 
 def _tally(

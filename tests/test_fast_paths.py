@@ -22,7 +22,7 @@ from planner.profiles import Profile, _normalise, profile_key
 from planner.scoring import _top
 from planner.timing import _first_valid, _grid, _params, _propose, _tables
 from planner.week import _busy_today, _copy, build_week, revise, rounded
-from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan
+from planner.weekly_plan import DailySlot, ScheduledEngagement, Status, WeeklyPlan
 
 MONDAY_6 = datetime(2026, 2, 9, 6, 0, tzinfo=UTC)
 
@@ -285,6 +285,19 @@ def test_assembled_slots_equal_validated_models(settings: Settings) -> None:
         settings=settings,
         rng=np.random.default_rng(5),
     )
+    for week in (plan, revised):  # the plan and its days, too
+        validated_plan = WeeklyPlan.from_json(week.to_json())
+        assert week == validated_plan
+        assert list(week.__dict__) == list(validated_plan.__dict__)
+        assert week.model_dump_json() == validated_plan.model_dump_json()
+        for day in week.days.values():
+            validated_day = DailySlot(**{k: getattr(day, k) for k in DailySlot.model_fields})
+            assert day == validated_day
+            assert list(day.__dict__) == list(validated_day.__dict__)
+            assert day.model_fields_set == validated_day.model_fields_set
+    # What WeeklyPlan(...) with the built plan's arguments would count as set.
+    given = {"account", "timezone", "week_start", "week_number", "created_at", "days"}
+    assert plan.model_fields_set == given
     for slot in [*plan.slots(), *revised.slots()]:
         validated = ScheduledEngagement(**{k: getattr(slot, k) for k in slot.model_fields_set})
         assert slot == validated
