@@ -22,6 +22,7 @@ from planner.assignment import (
     NEVER_US,
     Coverage,
     DayAssignment,
+    LocalCalendar,
     OpenDay,
     assign_days,
     to_us,
@@ -182,12 +183,20 @@ def revise(
     found: list[tuple[date, list[datetime], datetime]] = []  # per open day
     executed: list[ScheduledEngagement] = []
     plan_days = plan.days
+    earliest_today, _, _ = _around(today, coverage.calendar)
     for key in sorted(plan_days):
         day = plan_days[key]
         engagements = day.engagements
         on = day.date
-        if on < today:  # its pending slots are past: only what ran matters
-            executed += [e for e in engagements if e.status is not _PENDING]
+        if on < today:
+            # Its pending slots are past; of what ran, only what is in flight or ran today
+            # matters (_busy_today), and an instant before today's earliest is not today's.
+            executed += [
+                e
+                for e in engagements
+                if (v := e.__dict__)["status"] is _CLAIMED
+                or (v["status"] is not _PENDING and v["scheduled_at"] >= earliest_today)
+            ]
             continue
         slots = [e for e in engagements if e.status is _PENDING]
         if len(slots) < len(engagements):
@@ -237,14 +246,8 @@ def _busy_today(
 
     In-flight (claimed) actions count as engaged for the projection, in plan order.
     """
-    midnight = datetime.combine(today, time(), tzinfo=UTC)
     calendar = coverage.calendar
-    if calendar.is_utc:  # today is exactly [midnight, the next midnight)
-        lo, hi, exact = midnight, midnight + _DAY, True
-    else:
-        # A UTC offset is less than a day, so an instant more than a day from today's UTC
-        # date is not on local date ``today``: only the others need their exact local date.
-        lo, hi, exact = midnight - _DAY, midnight + 2 * _DAY, False
+    lo, hi, exact = _around(today, calendar)
     today_ordinal = today.toordinal()
     busy: set[str] = set()
     for e in executed:
@@ -262,6 +265,16 @@ def _busy_today(
             if claimed and profile in coverage.position:
                 coverage.project(profile, at)
     return frozenset(busy)
+
+
+def _around(today: date, calendar: LocalCalendar) -> tuple[datetime, datetime, bool]:
+    """UTC instants [lo, hi) that hold local date ``today``, and whether exactly that."""
+    midnight = datetime.combine(today, time(), tzinfo=UTC)
+    if calendar.is_utc:  # today is exactly [midnight, the next midnight)
+        return midnight, midnight + _DAY, True
+    # A UTC offset is less than a day, so an instant more than a day from today's UTC
+    # date is not on local date ``today``: only the others need their exact local date.
+    return midnight - _DAY, midnight + 2 * _DAY, False
 
 
 _DAY = timedelta(days=1)

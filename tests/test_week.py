@@ -185,6 +185,32 @@ def test_revise_respects_yesterdays_success(settings: Settings) -> None:
     assert not done & tuesday
 
 
+def test_revise_counts_what_is_in_flight_from_an_earlier_day(settings: Settings) -> None:
+    """Monday's slots still claimed on Tuesday (in flight, not in the ledger) count as engaged
+    Monday: nobody of them is bound Tuesday. A Monday slot that ran on Tuesday (late) makes
+    its profile busy Tuesday."""
+    plan = week(settings)
+    monday = plan.days["2026-02-09"].engagements
+    in_flight = {e.linkedin_url for e in monday[:8]}
+    for e in monday[:8]:
+        e.status = Status.CLAIMED
+    late = monday[8]
+    late.status, late.scheduled_at = Status.FAILED, datetime(2026, 2, 10, 5, 59, tzinfo=UTC)
+    profiles = make_profiles(100, MONDAY_6, np.random.default_rng(99))
+    for seed in range(5):
+        revised, _ = revise(
+            plan,
+            profiles=profiles,
+            ledger={},
+            now=datetime(2026, 2, 10, 6, tzinfo=UTC),
+            settings=settings,
+            rng=np.random.default_rng(seed),
+        )
+        tuesday = {e.linkedin_url for e in revised.days["2026-02-10"].engagements}
+        assert not in_flight & tuesday
+        assert late.linkedin_url not in tuesday
+
+
 def test_cooldown_profiles_are_reported_not_planned(settings: Settings) -> None:
     """Profiles that keep answering no_posts cool down: reported, not planned until it ends."""
     profiles = make_profiles(30, MONDAY_6, np.random.default_rng(1))
