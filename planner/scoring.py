@@ -23,11 +23,11 @@ Selection of one day (DESIGN.md "late binding", correcting the seed's section 4.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from itertools import accumulate
+from operator import sub
 from typing import NamedTuple
 
 import numpy as np
@@ -161,9 +161,9 @@ def select_for_day(
     return DaySelection(picks=picks, forced=chosen.forced, shortfall=chosen.shortfall)
 
 
-@dataclass(frozen=True)
-class IndexSelection:
-    """``select_indices``' answer, as positions into the candidate arrays."""
+class IndexSelection(NamedTuple):
+    """``select_indices``' answer, as positions into the candidate arrays (a tuple: planning
+    makes one per day, and a frozen dataclass costs several times more to build)."""
 
     order: IntArray  # picked positions: forced first (earliest deadline first), then the rest
     scores: FloatArray  # the score of every candidate
@@ -184,30 +184,36 @@ def select_indices(
     """``select_for_day`` on arrays: the planner's hot path, one numpy pass per step.
 
     The candidates are given in key order (position ``i`` is the ``i``-th smallest key, no
-    key twice); ``deadlines`` and ``day`` are proleptic ordinals (``date.toordinal()``). The
-    draws are the ones ``select_for_day`` documents, in the same order, so both give the
-    same selection from the same generator state.
+    key twice); ``deadlines`` and ``day`` are proleptic ordinals (``date.toordinal()``) and
+    ``future_budgets`` are not negative. The draws are the ones ``select_for_day``
+    documents, in the same order, so both give the same selection from the same generator
+    state.
     """
-    n = len(days_since)
     scores = _score_array(days_since, rng, settings)
     # A stable sort keeps key order among equal deadlines: (deadline, key) as documented.
-    by_deadline = np.argsort(deadlines, kind="stable")
+    by_deadline = deadlines.argsort(kind="stable")
     hard_n = _required(deadlines[by_deadline], day, future_budgets, settings)
-    taken = by_deadline[: min(hard_n, budget)]
-    shortfall = min(hard_n, n) - len(taken)
-    room = budget - len(taken)
-    later = by_deadline[hard_n:]
-    soft_cap = min(settings.FORCE_INCLUDE_MAX_PER_DAY, room)
-    soft = later[days_since[later] > settings.FORCE_INCLUDE_DAYS_THRESHOLD][:soft_cap]
-    forced = np.concatenate((taken, soft))
-    if len(forced):
-        free = np.ones(n, dtype=bool)
-        free[forced] = False
-        rest = np.flatnonzero(free)
-    else:
-        rest = np.arange(n)
-    fill = _weighted_fill(rest, scores, budget - len(forced), rng, settings)
-    return IndexSelection(np.concatenate((forced, fill)), scores, len(forced), shortfall)
+    # Conditional expressions rather than min(): this runs once per planned day, and the
+    # builtin costs as much as a small numpy call.
+    taken = by_deadline[: hard_n if hard_n < budget else budget]
+    shortfall = hard_n - len(taken)  # hard_n never exceeds n (no slot count is negative)
+    soft = _soft_forced(by_deadline[hard_n:], days_since, budget - len(taken), settings)
+    forced = len(taken) + len(soft)
+    fill = _weighted_fill(scores, (taken, soft), budget - forced, rng, settings)
+    return IndexSelection(np.concatenate((taken, soft, fill)), scores, forced, shortfall)
+
+
+def _soft_forced(
+    later: IntArray, days_since: FloatArray, room: int, settings: Settings
+) -> IntArray:
+    """The first of ``later`` (in deadline order) past the threshold: at most the day's cap,
+    and no more than the ``room`` left."""
+    most = settings.FORCE_INCLUDE_MAX_PER_DAY
+    cap = most if most < room else room
+    if not cap:
+        return later[:0]
+    past: IntArray = later[days_since[later] > settings.FORCE_INCLUDE_DAYS_THRESHOLD]
+    return past[:cap] if len(past) > cap else past
 
 
 def _by_key(candidates: Sequence[Candidate]) -> list[Candidate]:
@@ -222,23 +228,31 @@ def _future(future_budgets: Sequence[int]) -> IntArray:
 
 
 def _required(sorted_deadlines: IntArray, day: int, future: IntArray, settings: Settings) -> int:
-    """Jackson's rule over deadlines sorted ascending: the largest excess of due over slots."""
-    deadlines = sorted_deadlines.tolist()
-    beyond = settings.WEEKLY_BUDGET_TARGET // 7
-    cumulative = list(accumulate(future.tolist()))
-    planned = cumulative[-1] if cumulative else 0
-    worst = 0
-    # Deadlines bunch on a few dates and slots only grow with the deadline, so the excess
-    # peaks at the last profile of each date: one step per date, not per profile.
-    for deadline in dict.fromkeys(deadlines):
-        ahead = deadline - day  # slots on day+1 .. deadline count toward it
-        if ahead <= 0:
-            slots = 0
-        elif ahead <= len(cumulative):
-            slots = cumulative[ahead - 1]
-        else:
-            slots = planned + beyond * (ahead - len(cumulative))
-        worst = max(worst, bisect_right(deadlines, deadline) - slots)
+    """Jackson's rule over deadlines sorted ascending: the largest excess of due over slots.
+
+    The excess of a date is how many are due by it (overdue ones included) less the slots
+    on day+1 .. that date. With ``future`` not negative, slots only grow with the date, so a
+    date nobody is due on never has a larger excess than the last deadline before it: every
+    date up to the last deadline (a dozen or so, counted by one search) gives the same
+    maximum as every deadline, without a Python step per profile.
+    """
+    n = len(sorted_deadlines)
+    if not n:
+        return 0
+    horizon = len(future)
+    last = sorted_deadlines.item(-1) - day  # the latest deadline, in days from today
+    # min(max(last, 0), horizon) without the builtins, which cost like a numpy call here.
+    span = horizon if last > horizon else last if last > 0 else 0
+    due = sorted_deadlines.searchsorted(np.arange(day, day + span + 1), "right").tolist()
+    worst: int = max(map(sub, due, accumulate(future.tolist(), initial=0)))
+    if last > horizon:
+        # Past the planned days each day is assumed to bring ``beyond`` slots. Taken per
+        # profile (counted with everyone sorted before it) rather than per date: a date's
+        # excess is that of its last profile, and its other profiles' are smaller.
+        beyond = settings.WEEKLY_BUDGET_TARGET // 7
+        ahead = sorted_deadlines[due[-1] :] - (day + horizon)
+        excess = np.arange(due[-1] + 1, n + 1) - (int(future.sum()) + beyond * ahead)
+        worst = max(worst, excess.item(excess.argmax()))
     return worst
 
 
@@ -257,43 +271,88 @@ def _score_array(days: FloatArray, rng: np.random.Generator, settings: Settings)
 
 
 def _weighted_fill(
-    rest: IntArray, scores: FloatArray, k: int, rng: np.random.Generator, settings: Settings
+    scores: FloatArray,
+    forced: tuple[IntArray, IntArray],
+    k: int,
+    rng: np.random.Generator,
+    settings: Settings,
 ) -> IntArray:
-    """``k`` of ``rest`` by weighted sampling without replacement from the top-scored pool."""
-    if k <= 0 or not len(rest):
+    """``k`` of those not ``forced`` (hard, soft) by weighted sampling without replacement
+    from the top-scored pool."""
+    free = len(scores) - len(forced[0]) - len(forced[1])
+    if k <= 0 or not free:
         return np.empty(0, dtype=np.int64)
-    pool = _top(rest, scores, max(k, settings.SELECTION_POOL_MULTIPLIER * k))
+    size = settings.SELECTION_POOL_MULTIPLIER * k  # at least k: the multiplier is positive
+    pool, neg_weight = _pool(scores, forced, size if size < free else free)
     if len(pool) <= k:
         return pool
     # Efraimidis-Spirakis: the k largest log(u)/w are a weighted sample without replacement
     # (the same law as sequential draws); zero weights sort last, in random order, instead
     # of making numpy's choice() raise.
     u = rng.random(len(pool))
-    weight = np.maximum(scores[pool], 0.0)
-    usable = (weight > 0) & (u > 0)
-    if usable.all():  # the usual case: the same keys without the masking
-        es_key = np.log(u) / weight
+    if neg_weight is not None and np.count_nonzero(u) == len(u):
+        # The usual case, every weight and draw positive: nothing to mask, and the negated
+        # key -(log(u)/w) comes exactly as log(u)/-w (division is symmetric in sign).
+        neg_key = np.log(u) / neg_weight
     else:
-        es_key = np.full(len(pool), -np.inf)
-        es_key[usable] = np.log(u[usable]) / weight[usable]
+        neg_key = -_es_keys(u, np.maximum(scores[pool], 0.0))
     # Largest key first, then the larger draw, then the key (positions are in key order).
-    order = np.lexsort((pool, -u, -es_key))
+    order = np.lexsort((pool, -u, neg_key))
     out: IntArray = pool[order[:k]]
     return out
 
 
+def _pool(
+    scores: FloatArray, forced: tuple[IntArray, IntArray], size: int
+) -> tuple[IntArray, FloatArray | None]:
+    """The ``size`` best unforced by (-score, key), in that order, and minus their scores
+    (their weights, negated) when those are all positive, else None.
+
+    The forced rank last once their negated score is infinite, so one sort of everyone
+    gives the pool when it ends on a positive score, the usual case. Otherwise a forced
+    one may have reached the cut (behind scores of -inf or NaN), and the unforced are
+    listed and ranked on their own.
+    """
+    neg = -scores
+    for some in forced:
+        if len(some):
+            neg[some] = np.inf
+    pool = _smallest(neg, size)
+    neg_weight = neg[pool]
+    # The pool runs from the highest score down: if its last is positive, all of them are.
+    if len(pool) and neg_weight.item(-1) < 0:
+        return pool, neg_weight
+    free = np.ones(len(scores), dtype=bool)
+    for some in forced:
+        free[some] = False
+    return _top(np.flatnonzero(free), scores, size), None
+
+
+def _es_keys(u: FloatArray, weight: FloatArray) -> FloatArray:
+    """Efraimidis-Spirakis keys ``log(u)/w``; -inf where the weight or the draw is 0 (or
+    the weight NaN), without taking log(0)."""
+    usable = (weight > 0) & (u > 0)
+    keys = np.full(len(u), -np.inf)
+    keys[usable] = np.log(u[usable]) / weight[usable]
+    return keys
+
+
 def _top(rest: IntArray, scores: FloatArray, size: int) -> IntArray:
     """The ``size`` best of ``rest`` by (-score, key), in that order."""
-    values = -scores[rest]
-    if len(rest) > 8 * size:
-        # Partial selection instead of a full sort; ties at the cut go by key, as a stable
-        # sort of everything would have it.
+    out: IntArray = rest[_smallest(-scores[rest], size)]
+    return out
+
+
+def _smallest(values: FloatArray, size: int) -> IntArray:
+    """Positions of the ``size`` smallest ``values``, by (value, position), in that order."""
+    if len(values) > 8 * size:
+        # Partial selection instead of a full sort; ties at the cut go by position, as a
+        # stable sort of everything would have it.
         cut = np.partition(values, size - 1)[size - 1]
         better = np.flatnonzero(values < cut)
         tied = np.flatnonzero(values == cut)[: size - len(better)]
         keep = np.sort(np.concatenate((better, tied)))
-        ranked = keep[np.argsort(values[keep], kind="stable")]
-    else:
-        ranked = np.argsort(values, kind="stable")[:size]
-    out: IntArray = rest[ranked]
-    return out
+        out: IntArray = keep[values[keep].argsort(kind="stable")]
+        return out
+    ranked: IntArray = values.argsort(kind="stable")[:size]
+    return ranked

@@ -19,7 +19,7 @@ from config.settings import Settings
 from planner.assignment import NEVER_DAY, NEVER_US, Coverage, LocalCalendar, instants_us, to_us
 from planner.ledger import LedgerEntry, LedgerState, advance, record_outcome
 from planner.profiles import Profile, _normalise, profile_key
-from planner.scoring import _top
+from planner.scoring import FloatArray, IntArray, _required, _top, select_indices
 from planner.timing import _first_valid, _grid, _params, _propose, _tables
 from planner.week import _busy_today, _copy, build_week, revise, rounded
 from planner.weekly_plan import DailySlot, ScheduledEngagement, Status, WeeklyPlan
@@ -131,6 +131,155 @@ def test_partial_top_matches_a_full_stable_sort(values: list[int], size: int) ->
     rest = np.arange(len(values), dtype=np.int64)
     expected = sorted(range(len(values)), key=lambda i: (-values[i], i))[:size]
     assert _top(rest, scores, size).tolist() == expected
+
+
+_SETTINGS = Settings(_env_file=None)
+_NO_JITTER = Settings(_env_file=None, PRIORITY_JITTER_MAX=0.0)  # ties and zero scores
+_DAY = date(2026, 2, 9).toordinal()
+
+
+def _plain_required(deadlines: list[int], day: int, future: list[int], beyond: int) -> int:
+    """Jackson's rule as defined: at every deadline, everyone due by it minus the slots."""
+    worst = 0
+    for deadline in set(deadlines):
+        ahead = deadline - day
+        if ahead <= 0:
+            slots = 0
+        elif ahead <= len(future):
+            slots = sum(future[:ahead])
+        else:
+            slots = sum(future) + beyond * (ahead - len(future))
+        worst = max(worst, sum(d <= deadline for d in deadlines) - slots)
+    return worst
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(-6, 40), max_size=80),
+    st.lists(st.integers(0, 25), max_size=25),
+)
+def test_required_is_jacksons_rule_at_every_deadline(offsets: list[int], future: list[int]) -> None:
+    """Trying every date up to the last deadline gives the excess taken at each deadline."""
+    deadlines = [_DAY + o for o in offsets]
+    ordered = np.sort(np.array(deadlines, dtype=np.int64))
+    got = _required(ordered, _DAY, np.array(future, dtype=np.int64), _SETTINGS)
+    beyond = _SETTINGS.WEEKLY_BUDGET_TARGET // 7
+    assert got == _plain_required(deadlines, _DAY, future, beyond)
+
+
+def _plain_selection(
+    days: FloatArray,
+    deadlines: IntArray,
+    budget: int,
+    future: list[int],
+    rng: np.random.Generator,
+    settings: Settings,
+) -> tuple[list[int], FloatArray, int, int]:
+    """The day's selection as specified, with plain sorts and lists (the same draws)."""
+    n = len(days)
+    base = np.minimum(days * settings.PRIORITY_DAYS_WEIGHT, settings.PRIORITY_DAYS_CAP)
+    scores = base + rng.uniform(0.0, settings.PRIORITY_JITTER_MAX, size=n)
+    by_deadline = sorted(range(n), key=lambda i: (deadlines[i], i))
+    beyond = settings.WEEKLY_BUDGET_TARGET // 7
+    hard_n = _plain_required(deadlines.tolist(), _DAY, future, beyond)
+    taken = by_deadline[: min(hard_n, budget)]
+    threshold = settings.FORCE_INCLUDE_DAYS_THRESHOLD
+    past = [i for i in by_deadline[hard_n:] if days[i] > threshold]
+    forced = taken + past[: min(settings.FORCE_INCLUDE_MAX_PER_DAY, budget - len(taken))]
+    k = budget - len(forced)
+    rest = sorted(set(range(n)) - set(forced), key=lambda i: (-scores[i], i))
+    pool = rest[: max(k, settings.SELECTION_POOL_MULTIPLIER * k)] if k > 0 else []
+    if len(pool) <= k:
+        return forced + pool, scores, len(forced), min(hard_n, n) - len(taken)
+    u = rng.random(len(pool))
+    weight = np.maximum(scores[pool], 0.0)
+    usable = (weight > 0) & (u > 0)
+    if usable.all():
+        key = np.log(u) / weight
+    else:
+        key = np.full(len(pool), -np.inf)
+        key[usable] = np.log(u[usable]) / weight[usable]
+    ranked = sorted(range(len(pool)), key=lambda j: (-key[j], -u[j], pool[j]))
+    fill = [pool[j] for j in ranked[:k]]
+    return forced + fill, scores, len(forced), min(hard_n, n) - len(taken)
+
+
+def _assert_selects_plainly(
+    days: FloatArray,
+    offsets: list[int],
+    budget: int,
+    future: list[int],
+    rngs: tuple[np.random.Generator, np.random.Generator],
+    settings: Settings,
+) -> None:
+    """select_indices and the plain selection agree, draw for draw, from equal generators."""
+    deadlines = np.array([_DAY + o for o in offsets], dtype=np.int64)
+    rng, plain_rng = rngs
+    got = select_indices(
+        days,
+        deadlines,
+        budget,
+        day=_DAY,
+        future_budgets=np.array(future, dtype=np.int64),
+        rng=rng,
+        settings=settings,
+    )
+    order, scores, forced, shortfall = _plain_selection(
+        days, deadlines, budget, future, plain_rng, settings
+    )
+    assert got.order.dtype == np.int64
+    assert (got.order.tolist(), got.forced, got.shortfall) == (order, forced, shortfall)
+    assert got.scores.tobytes() == scores.tobytes()
+    assert rng.bit_generator.state == plain_rng.bit_generator.state
+
+
+# Rounded: a score of 1e-300 would overflow log(u)/w (a warning either way) and prove nothing.
+_DAYS = st.one_of(
+    st.floats(-3, 40).map(lambda d: round(d, 3)),
+    st.sampled_from([0.0, 12.0, 12.5, 15.0, 40.0, math.inf, -math.inf]),
+)
+
+
+@hyp_settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(_DAYS, st.integers(-4, 25)), max_size=140),
+    st.integers(0, 30),
+    st.lists(st.integers(0, 60), max_size=20),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([_SETTINGS, _NO_JITTER]),
+)
+def test_select_indices_matches_the_plain_selection(
+    candidates: list[tuple[float, int]],
+    budget: int,
+    future: list[int],
+    seed: int,
+    settings: Settings,
+) -> None:
+    """Same picks, scores and counts, and the generator left in the same state."""
+    days = np.array([d for d, _ in candidates], dtype=np.float64)
+    rngs = (np.random.default_rng(seed), np.random.default_rng(seed))
+    _assert_selects_plainly(days, [o for _, o in candidates], budget, future, rngs, settings)
+
+
+@pytest.mark.parametrize("budget", [6, 9, 16, 45])  # 5 soft-forced, the rest sampled
+@pytest.mark.parametrize("settings", [_SETTINGS, _NO_JITTER])
+def test_select_indices_matches_the_plain_selection_when_many(
+    budget: int, settings: Settings
+) -> None:
+    """Thousands of candidates: the pool comes from a partial selection, not a full sort."""
+    rng = np.random.default_rng(budget)
+    days = np.round(rng.uniform(0, 12.9, 3000), 1)  # ties, and nobody due today
+    offsets = (14 - np.ceil(days)).astype(int).tolist()
+    rngs = (np.random.default_rng(7), np.random.default_rng(7))
+    _assert_selects_plainly(days, offsets, budget, [400] * 20, rngs, settings)
+
+
+def test_a_zero_draw_is_masked_not_logged() -> None:
+    """A draw of exactly 0 gets the lowest key, as in the plain selection, and no warning."""
+    days = np.linspace(1.0, 11.0, 12)
+    draws = np.array([0.5, 0.0, 0.25, 0.75, 0.125, 0.875])
+    rngs = (_Replay([draws.copy()]), _Replay([draws.copy()]))
+    _assert_selects_plainly(days, [5] * 12, 3, [11] * 14, rngs, _SETTINGS)
 
 
 @pytest.mark.parametrize("n", [1, 5, 12, 20])
