@@ -32,8 +32,9 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cached_property, lru_cache
-from operator import sub
+from functools import lru_cache
+from math import floor
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -75,21 +76,18 @@ class _Params:
     hourly: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Shape:
-    """What a day's cell rates depend on; equal for all days without a clock change."""
+    """What a day's cell rates depend on; equal for all days without a clock change.
+
+    Compared by identity, like ``_Params``: ``_grid`` hands out one object per distinct
+    value, so the caches keyed by it hash an identity instead of calling a Python hash.
+    """
 
     params: _Params
     wall_start_s: int  # local clock second of day at the first grid second
     seconds: int  # whole seconds in the window
     shifts: tuple[tuple[int, int], ...]  # (grid second, offset change) at each transition
-
-    @cached_property
-    def _hash(self) -> int:
-        return hash(astuple(self))
-
-    def __hash__(self) -> int:
-        return self._hash
 
 
 @dataclass(frozen=True)
@@ -104,7 +102,6 @@ class _Tables:
     steps: tuple[memoryview, ...]
     lo_list: list[int]
     span_list: list[int]
-    hours: tuple[timedelta, ...]  # each whole hour of the grid, for ``_instants``
 
 
 _PARAMS: dict[int, tuple[Settings, _Params]] = {}
@@ -183,9 +180,16 @@ def _offset_s(instant: datetime, tz: ZoneInfo) -> int:
     return int(offset.total_seconds()) if offset is not None else 0
 
 
+class _Day(NamedTuple):
+    base: datetime  # the window's first whole second (grid second 0)
+    shape: _Shape
+    # The instant of each whole hour of the grid: an instant is then one addition away.
+    hours: tuple[datetime, ...]
+
+
 @lru_cache(maxsize=4096)
-def _grid(day: date, params: _Params) -> tuple[datetime, _Shape]:
-    """The window's first whole second (grid second 0) and the day's shape."""
+def _grid(day: date, params: _Params) -> _Day:
+    """The window's first whole second, the day's shape and hours."""
     tz = ZoneInfo(params.tz)
     start, end = _window(day, params)
     base = start + (-(start - start.replace(microsecond=0))) % _SECOND
@@ -204,13 +208,13 @@ def _grid(day: date, params: _Params) -> tuple[datetime, _Shape]:
                 mid = (lo + hi) // 2
                 lo, hi = (mid, hi) if _offset_s(base + mid * _SECOND, tz) == before else (lo, mid)
             shifts.append((hi, _offset_s(base + hi * _SECOND, tz) - offset0))
-    shape = _Shape(params, wall_start_s, seconds, tuple(shifts))
-    # Days without a clock change share one shape object, so the caches keyed by it find
-    # their entry by identity instead of comparing every field.
-    return base, _SHAPES.setdefault(shape, shape)
+    fields = (params, wall_start_s, seconds, tuple(shifts))
+    # Days without a clock change share one shape object (params are shared already).
+    shape = _SHAPES.setdefault(fields, _Shape(*fields))
+    return _Day(base, shape, tuple(base + h * _HOUR for h in range(seconds // HOUR_S + 1)))
 
 
-_SHAPES: dict[_Shape, _Shape] = {}
+_SHAPES: dict[tuple[object, ...], _Shape] = {}
 
 
 def _rate(params: _Params, minutes: FloatArray) -> FloatArray:
@@ -268,8 +272,7 @@ def _tables(shape: _Shape, n: int, first: int) -> _Tables:
     for arr in (neg_f, lo, span):
         arr.flags.writeable = False
     steps = tuple(neg_f[r].data for r in range(n, 0, -1))
-    hours = tuple(h * _HOUR for h in range(shape.seconds // HOUR_S + 1))
-    return _Tables(neg_f, lo, span, g, steps, lo.tolist(), span.tolist(), hours)
+    return _Tables(neg_f, lo, span, g, steps, lo.tolist(), span.tolist())
 
 
 def _propose(rng: np.random.Generator, tab: _Tables, n: int, batch: int) -> IntArray:
@@ -287,32 +290,41 @@ def _propose(rng: np.random.Generator, tab: _Tables, n: int, batch: int) -> IntA
     return tab.lo[cells] + offsets
 
 
-def _first_valid(
-    tab: _Tables, n: int, v: FloatArray, u: FloatArray, params: _Params
-) -> list[int] | None:
+def _first_valid(tab: _Tables, draws: FloatArray, params: _Params) -> list[int] | None:
     """The first row of ``_propose(...)`` that keeps the gap and the cap, or None.
 
-    The same proposals from the same uniforms (``v``: cells, ``u``: seconds within them),
-    built one row at a time with scalar steps: most days accept the first row, so this
-    skips the other rows' work while returning exactly what the batch would.
+    The same proposals from the same uniforms (``draws[0]``: cells, ``draws[1]``: seconds
+    within them), built one row at a time with scalar steps: most days accept the first
+    row, so this skips the other rows' work while returning exactly what the batch would.
     """
-    lo, span, steps, g = tab.lo_list, tab.span_list, tab.steps, tab.g_cells
-    gap_s, hourly = params.gap_s, params.hourly
-    for v_row, u_row in zip(v, u, strict=True):
-        times: list[int] = []
-        start = 0
-        for neg_f, v_i, u_i in zip(steps, v_row.tolist(), u_row.tolist(), strict=True):
-            # searchsorted(side="left") on a non-decreasing row is bisect_left.
-            cell = bisect_left(neg_f, v_i * neg_f[start]) - 1
-            times.append(lo[cell] + int(u_i * span[cell]))
-            start = cell + g
-        # The smallest gap between neighbours, and between points ``hourly`` apart (map and
-        # min loop in C).
-        if min(map(sub, times[1:], times), default=gap_s) >= gap_s and (
-            min(map(sub, times[hourly:], times), default=HOUR_S) >= HOUR_S
-        ):
+    for row in range(draws.shape[1]):
+        v, u = draws[:, row].tolist()  # only this row's uniforms become Python floats
+        times = _valid_row(tab, v, u, params)
+        if times is not None:
             return times
     return None
+
+
+def _valid_row(tab: _Tables, v: list[float], u: list[float], params: _Params) -> list[int] | None:
+    """One row of ``_propose`` (uniforms ``v``: cells, ``u``: seconds), or None if it
+    breaks the gap or the hourly cap."""
+    lo, span, g = tab.lo_list, tab.span_list, tab.g_cells
+    gap_s, hourly = params.gap_s, params.hourly
+    # Each point is checked as it comes against the previous one and the one ``hourly``
+    # back, ``times[i]`` behind ``hourly`` sentinels an hour before the window (cheaper than
+    # a pass over the differences afterwards).
+    times = [-HOUR_S] * hourly
+    previous = -gap_s
+    start = 0
+    for i, neg_f in enumerate(tab.steps):  # indexing v and u costs less than a zip
+        # searchsorted(side="left") on a non-decreasing row is bisect_left.
+        cell = bisect_left(neg_f, v[i] * neg_f[start]) - 1
+        second = lo[cell] + floor(u[i] * span[cell])  # int() of a float >= 0, cheaper
+        if second - previous < gap_s or second - times[i] < HOUR_S:
+            return None
+        times.append(second)
+        previous, start = second, cell + g
+    return times[hourly:]
 
 
 def _sequential(rng: np.random.Generator, shape: _Shape, n: int, first: int) -> list[int]:
@@ -335,11 +347,11 @@ def _sequential(rng: np.random.Generator, shape: _Shape, n: int, first: int) -> 
     return out
 
 
-def _instants(base: datetime, seconds: Iterable[int], tab: _Tables) -> list[datetime]:
-    """The aware-UTC instants of grid ``seconds`` on the day whose grid second 0 is ``base``."""
-    # Two additions of tabled timedeltas cost a fraction of multiplying one by an int.
-    hours, rest = tab.hours, _SECONDS_OF_HOUR
-    return [base + hours[s // HOUR_S] + rest[s % HOUR_S] for s in seconds]
+def _instants(day: _Day, seconds: Iterable[int]) -> list[datetime]:
+    """The aware-UTC instants of grid ``seconds`` on ``day``."""
+    # Adding a tabled timedelta to the tabled hour costs a fraction of base + s * _SECOND.
+    hours, rest = day.hours, _SECONDS_OF_HOUR
+    return [hours[s // HOUR_S] + rest[s % HOUR_S] for s in seconds]
 
 
 def _first_second(base: datetime, not_before: datetime | None) -> int:
@@ -348,6 +360,8 @@ def _first_second(base: datetime, not_before: datetime | None) -> int:
         return 0
     if not_before.tzinfo is not UTC:
         ensure_aware_utc(not_before, what="not_before")  # refuses a naive one
+    if not_before <= base:  # planned ahead of the window, as usual: skips a timedelta
+        return 0
     # Aware datetimes subtract through their UTC offsets, like after astimezone(UTC). A
     # timedelta's seconds and microseconds are never negative, so this rounds up.
     ahead = not_before - base
@@ -367,7 +381,7 @@ def _capacity(seconds: int, params: _Params) -> int:
 
 def capacity(day: date, settings: Settings, *, not_before: datetime | None = None) -> int:
     """Most actions that fit in the (rest of the) window with the gap and hourly cap."""
-    base, shape = _grid(day, _params(settings))
+    base, shape, _ = _grid(day, _params(settings))
     return _capacity(shape.seconds - _first_second(base, not_before), shape.params)
 
 
@@ -386,7 +400,8 @@ def sample_day_times(
     ``n`` exceeds ``capacity``.
     """
     params = _params(settings)
-    base, shape = _grid(day, params)
+    grid = _grid(day, params)
+    base, shape, _ = grid
     first = _first_second(base, not_before)
     fits = _capacity(shape.seconds - first, params)
     if n < 0 or n > fits:
@@ -403,10 +418,9 @@ def sample_day_times(
     tab = _tables(shape, n, first)
     # The first batch is small and usually accepted: walk its rows one by one (same draws:
     # the cells' uniforms, then the seconds', in one call).
-    draws = rng.random((2, 4, n))
-    found = _first_valid(tab, n, draws[0], draws[1], params)
+    found = _first_valid(tab, rng.random((2, 4, n)), params)
     if found is not None:
-        return _instants(base, found, tab)
+        return _instants(grid, found)
     tried, batch = 4, 16
     while tried < MAX_ATTEMPTS:
         size = min(batch, MAX_ATTEMPTS - tried)
@@ -415,9 +429,9 @@ def sample_day_times(
         if params.hourly < n:
             ok &= np.all(times[:, params.hourly :] - times[:, : -params.hourly] >= HOUR_S, axis=1)
         if ok.any():
-            return _instants(base, times[int(np.argmax(ok))].tolist(), tab)
+            return _instants(grid, times[int(np.argmax(ok))].tolist())
         tried, batch = tried + size, batch * 4
-    return _instants(base, _sequential(rng, shape, n, first), tab)
+    return _instants(grid, _sequential(rng, shape, n, first))
 
 
 def retime(
@@ -435,7 +449,7 @@ def retime(
     ``taken``; None if nowhere fits.
     """
     params = _params(settings)
-    base, shape = _grid(day, params)
+    base, shape, _ = _grid(day, params)
     first = _first_second(base, not_before)
     if first >= shape.seconds:
         return None

@@ -286,17 +286,18 @@ def test_a_zero_draw_is_masked_not_logged() -> None:
 def test_first_valid_row_is_the_batch_answer(settings: Settings, n: int) -> None:
     """Walking rows one by one accepts the row the batch sampler would accept first."""
     params = _params(settings)
-    _, shape = _grid(date(2026, 2, 9), params)
+    _, shape, _ = _grid(date(2026, 2, 9), params)
     tab = _tables(shape, n, 0)
     for seed in range(30):
-        v, u = np.random.default_rng(seed).random((2, 4, n))
+        draws = np.random.default_rng(seed).random((2, 4, n))
+        v, u = draws
         proposals = _propose(_Replay([v, u]), tab, n, 4)
         ok = np.all(np.diff(proposals, axis=1) >= params.gap_s, axis=1)
         if params.hourly < n:
             hourly = proposals[:, params.hourly :] - proposals[:, : -params.hourly]
             ok &= np.all(hourly >= 3600, axis=1)
         want = proposals[int(np.argmax(ok))].tolist() if ok.any() else None
-        assert _first_valid(tab, n, v, u, params) == want
+        assert _first_valid(tab, draws, params) == want
 
 
 class _Replay(np.random.Generator):
