@@ -19,20 +19,18 @@ planning core reads them as it reads stored entries. Only today's slots are ever
 binds that day; binding a later day earlier would be redone, unseen, on its own morning,
 exactly as the product's daily revise does. Scores of the baselines are drawn as arrays
 (one draw per profile, in the same order as before); the seed plan's weighted pick is
-numpy's ``choice`` redone in plain Python (``weighted_sample``: the same draws, at a fraction
-of the cost on a few dozen weights). Runs are independent and spread over forked processes
+numpy's ``choice`` without its checks and set-up (``weighted_sample``: the same draws, at a
+fraction of the cost on a few dozen weights). Runs are independent and spread over forked processes
 (``map_runs``); the caller reduces each run where it ran.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
-from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property, lru_cache, partial
-from itertools import accumulate
 from typing import NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -42,7 +40,7 @@ from config.settings import Settings
 from planner.budgets import sample_daily_budgets
 from planner.ledger import LedgerState, advance
 from planner.profiles import Profile
-from planner.scoring import calculate_priorities, legacy_priorities
+from planner.scoring import LEGACY_DAYS_WEIGHT, LEGACY_JITTER, LEGACY_RECENCY_BONUS
 from planner.week import build_week, revise
 from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan
 
@@ -197,6 +195,8 @@ class Runner:
         self.calendar = calendar(params.days + 1, settings.tz)
         self.mornings = self.calendar.mornings
         self.outcome_rows = world.outcome_rows
+        self.success_at: datetime | None = None  # the instant ``success`` is the entry after
+        self.success = _FRESH
 
     def profiles_today(self) -> list[Profile]:
         """The source's view: last engaged as of the start (the ledger knows the rest)."""
@@ -213,8 +213,6 @@ class Runner:
         """Engage profile ``i`` at ``instant`` on ``day``: the world's outcome, into the ledger."""
         key = self.keys[i]
         outcome = OUTCOMES[self.outcome_rows[i][day]]
-        state = self.ledger.get(key, _FRESH)
-        after = self.ledger[key] = advance(state, outcome, instant, self.settings)
         trace = self.trace
         if self.record:
             trace.attempts[(day, key)] = outcome
@@ -222,12 +220,21 @@ class Runner:
             # whose frame costs more than the rest of the recording.
             trace.actions.append(_tuple_new(Action, (day, instant, key, forced)))
         if outcome is _DONE:  # which ends any cooldown
+            # A success resets the entry whatever it was, so the entry after it depends on
+            # the instant alone: a baseline's successes of a day (one instant) share one.
+            if instant is not self.success_at:
+                self.success_at = instant
+                self.success = advance(_FRESH, _DONE, instant, self.settings)
+            self.ledger[key] = self.success
             self.cooling.pop(i, None)
             if day >= self.first_measured and (previous := self.last_done[i]) > NEVER:
                 trace.gaps.append(day - previous)
             self.last_done[i] = day
-        elif after.cooldown_until is not state.cooldown_until and after.cooldown_until is not None:
-            self.cooling[i] = after.cooldown_until  # a cooldown began
+        else:
+            state = self.ledger.get(key, _FRESH)
+            after = self.ledger[key] = advance(state, outcome, instant, self.settings)
+            if after.cooldown_until is not state.cooldown_until and after.cooldown_until:
+                self.cooling[i] = after.cooldown_until  # a cooldown began
         if forced:
             trace.forced += 1
         return outcome
@@ -303,51 +310,87 @@ def _mark(slot: ScheduledEngagement, status: Status) -> None:
 
 
 def run_seed_static(runner: Runner, rng: np.random.Generator) -> Trace:
-    settings, params = runner.settings, runner.params
-    threshold = settings.FORCE_INCLUDE_DAYS_THRESHOLD
-    most_forced = settings.FORCE_INCLUDE_MAX_PER_DAY
-    yesterday = np.zeros(len(runner.keys), dtype=bool)
+    settings, params, trace = runner.settings, runner.params, runner.trace
+    seed = SeedPlan.for_days(params.days - int(trace.last_done.min()), settings)
     for week in range(params.weeks + params.warmup_weeks):
         first = 7 * week
         budgets = sample_daily_budgets(rng, 7, settings.WEEKLY_BUDGET_TARGET, settings).budgets
-        runner.trace.budgets.append(list(budgets))
-        projected = runner.trace.last_done.astype(float)
-        yesterday.fill(False)
-        plan: list[list[tuple[int, bool]]] = []
-        for offset, budget in enumerate(budgets):
-            day = first + offset
-            who = (~yesterday).nonzero()[0]  # key order, as the profiles are
-            days_since = day - projected[who]
-            scores = calculate_priorities(days_since, rng, settings)
-            order = ranking(scores)  # positions in ``who``, which is in key order
-            # The first few over the threshold are forced (up to the budget); the rest of the
-            # budget is sampled from the best of everyone else (the pool).
-            ranked = who[order].tolist()
-            over = (days_since[order] > threshold).nonzero()[0]  # ranked positions
-            forced_at = over[: min(most_forced, budget)].tolist()
-            pool_size = settings.SELECTION_POOL_MULTIPLIER * budget
-            head = range(min(len(ranked), pool_size + len(forced_at)))
-            pool = [at for at in head if at not in forced_at][:pool_size]  # ranked positions
-            need = min(budget - len(forced_at), len(pool))
-            if need:
-                weights = scores[order[pool]]
-                chosen = weighted_sample(rng, (weights / weights.sum()).tolist(), need)
-            else:
-                chosen = []
-            forced = [ranked[at] for at in forced_at]
-            sampled = [ranked[pool[c]] for c in chosen]
-            plan.append([(i, True) for i in forced] + [(i, False) for i in sampled])
-            picked = np.array(forced + sampled, dtype=np.intp)  # disjoint: pool excludes forced
-            yesterday.fill(False)
-            yesterday[picked] = True
-            projected[picked] = day
-        for offset, picks in enumerate(plan):
-            day = first + offset
+        trace.budgets.append(list(budgets))
+        plan = seed.week(first, budgets, trace.last_done, rng)
+        for day, (forced, sampled) in enumerate(plan, first):
             at = runner.mornings[day]
-            for i, was_forced in picks:
-                runner.attempt(day, i, at, was_forced)
+            for i in forced:
+                runner.attempt(day, i, at, True)
+            for i in sampled:
+                runner.attempt(day, i, at, False)
             runner.end_of_day(day)
-    return runner.trace
+    return trace
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """The seed plan's picks: scored with ``calculate_priorities``, the first few overdue
+    forced (up to the budget), the rest of the budget sampled from the best of the others."""
+
+    settings: Settings
+    base: np.ndarray  # calculate_priorities minus its jitter, by whole days since
+
+    @classmethod
+    def for_days(cls, most: int, settings: Settings) -> SeedPlan:
+        """A plan for days since of at most ``most``. They are whole numbers (day indices
+        apart), so the score's unjittered part is a lookup: the very floats
+        ``calculate_priorities`` computes, for a fraction of its array arithmetic."""
+        days = np.arange(most + 1, dtype=np.float64)
+        return cls(
+            settings,
+            np.minimum(days * settings.PRIORITY_DAYS_WEIGHT, settings.PRIORITY_DAYS_CAP),
+        )
+
+    def week(
+        self, first: int, budgets: tuple[int, ...], last_done: np.ndarray, rng: np.random.Generator
+    ) -> list[tuple[list[int], list[int]]]:
+        """Each day's (forced, sampled) picks, all fixed on Monday (day ``first``): a pick
+        counts as a success from its day on, and is left out of the next day."""
+        projected = last_done.copy()
+        fresh = np.ones(len(projected), dtype=bool)  # not picked yesterday
+        plan = []
+        for day, budget in enumerate(budgets, first):
+            forced, sampled = self.day(day, budget, projected, fresh, rng)
+            plan.append((forced, sampled))
+            fresh.fill(True)
+            for i in forced + sampled:  # a dozen: cheaper one by one than as an index array
+                fresh[i] = False
+                projected[i] = day
+        return plan
+
+    def day(
+        self,
+        day: int,
+        budget: int,
+        projected: np.ndarray,
+        fresh: np.ndarray,
+        rng: np.random.Generator,
+    ) -> tuple[list[int], list[int]]:
+        settings = self.settings
+        who = fresh.nonzero()[0]  # key order, as the profiles are
+        days_since = day - projected[who]
+        jitter = rng.uniform(0.0, settings.PRIORITY_JITTER_MAX, size=len(who))
+        scores = self.base[days_since] + jitter
+        order = ranking(scores)  # positions in ``who``
+        ranked = who[order]
+        overdue = (days_since > settings.FORCE_INCLUDE_DAYS_THRESHOLD)[order]
+        forced_at = overdue.nonzero()[0][: min(settings.FORCE_INCLUDE_MAX_PER_DAY, budget)]
+        free = np.ones(len(order), dtype=bool)
+        free[forced_at] = False
+        pool_at = free.nonzero()[0][: settings.SELECTION_POOL_MULTIPLIER * budget]
+        forced = ranked[forced_at].tolist()
+        need = min(budget - len(forced), len(pool_at))
+        if not need:
+            return forced, []
+        weights = scores[order[pool_at]]
+        chosen = weighted_sample(rng, weights / weights.sum(), need)
+        pool = ranked[pool_at].tolist()
+        return forced, [pool[c] for c in chosen]
 
 
 def ranking(scores: np.ndarray) -> np.ndarray:
@@ -362,37 +405,36 @@ def ranking(scores: np.ndarray) -> np.ndarray:
     return ranked
 
 
-def weighted_sample(rng: np.random.Generator, p: list[float], k: int) -> list[int]:
+def weighted_sample(rng: np.random.Generator, p: np.ndarray, k: int) -> list[int]:
     """``rng.choice(len(p), size=k, replace=False, p=p).tolist()``, draw for draw.
 
-    numpy's own method in plain Python (its checks and array set-up cost several times the
+    numpy's own method without its checks and set-up (which cost several times the
     sampling of a few dozen weights): inverse-CDF draws for the places still open, the
     first of any repeats kept, the chosen zeroed, until ``k`` are chosen. ``p`` must sum to
     1 with at least ``k`` positive entries (numpy raises otherwise; this would not end).
     """
-    p = list(p)
     chosen: list[int] = []
     while len(chosen) < k:
-        draws = rng.random(k - len(chosen)).tolist()
-        for i in chosen:
-            p[i] = 0.0
-        cdf = list(accumulate(p))
-        total = cdf[-1]
-        cdf = [c / total for c in cdf]
-        chosen.extend(dict.fromkeys([bisect_right(cdf, u) for u in draws]))
+        draws = rng.random(k - len(chosen))
+        if chosen:  # their places close (in a copy: the caller's ``p`` stays as it was)
+            p = p.copy()
+            p[chosen] = 0.0
+        cdf = np.add.accumulate(p)
+        cdf /= cdf[-1]
+        found = cdf.searchsorted(draws, "right").tolist()
+        chosen.extend(dict.fromkeys(found))
     return chosen
 
 
 def run_token_bucket(runner: Runner, rng: np.random.Generator) -> Trace:
-    settings = runner.settings
+    settings, trace = runner.settings, runner.trace
+    scores = LegacyScores.of(runner.world, runner.params.days - int(trace.last_done.min()))
     weekly_tokens = float(settings.WEEKLY_LIMIT)
     week: list[int] = []
     for day in range(runner.params.days):
         weekly_tokens = min(float(settings.WEEKLY_LIMIT), weekly_tokens + settings.WEEKLY_LIMIT / 7)
         daily_tokens = settings.DAILY_LIMIT
-        days_since = np.subtract(day, runner.trace.last_done, dtype=np.float64)
-        scores = legacy_priorities(days_since, runner.world.posted[:, day], rng)
-        top = ranking(scores)[:20].tolist()  # profile indices: key order
+        top = ranking(scores.on(day, trace.last_done, rng))[:20].tolist()  # profile indices
         rng.shuffle(top)  # the same swaps as indexing by rng.permutation(len(top))
         attempted = 0
         at = runner.mornings[day]
@@ -406,10 +448,34 @@ def run_token_bucket(runner: Runner, rng: np.random.Generator) -> Trace:
                 weekly_tokens -= 1
         week.append(attempted)  # its "budget" is what it did each day
         if len(week) == 7:
-            runner.trace.budgets.append(week)
+            trace.budgets.append(week)
             week = []
         runner.end_of_day(day)
-    return runner.trace
+    return trace
+
+
+class LegacyScores(NamedTuple):
+    """``legacy_priorities`` of every profile, ``days_since * 10 + 15 if posted`` plus the
+    jitter, with the part before the jitter looked up: the days since are whole numbers
+    (day indices apart), so the tables hold the very floats it computes, for a fraction
+    of its array arithmetic."""
+
+    by_days: np.ndarray  # days_since * LEGACY_DAYS_WEIGHT, by whole days since
+    bonus: np.ndarray  # [day, profile]: LEGACY_RECENCY_BONUS if posted in the last 24 h
+
+    @classmethod
+    def of(cls, world: World, most: int) -> LegacyScores:
+        """The tables for ``world``'s days, for days since of at most ``most``."""
+        return cls(
+            np.arange(most + 1, dtype=np.float64) * LEGACY_DAYS_WEIGHT,
+            np.where(world.posted.T, LEGACY_RECENCY_BONUS, 0.0),
+        )
+
+    def on(self, day: int, last_done: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Every profile's score on ``day`` (one jitter draw each, in profile order)."""
+        jitter = rng.uniform(-LEGACY_JITTER, LEGACY_JITTER, size=len(last_done))
+        scores: np.ndarray = self.by_days[day - last_done] + self.bonus[day] + jitter
+        return scores
 
 
 CHECKED = "late_binding"
