@@ -196,25 +196,33 @@ def _grid(day: date, params: _Params) -> _Day:
     seconds = max(0, _ceil_div((end - base) // _MICRO, 1_000_000))
     wall = base.astimezone(tz).replace(tzinfo=None)
     wall_start_s = (wall - datetime.combine(day, time())) // _SECOND
-    # Clock changes are hours apart, so probing every 15 minutes finds each one.
-    offset0 = _offset_s(base, tz)
-    shifts: list[tuple[int, int]] = []
-    probes = [*range(0, seconds, 900), seconds]
-    for a, b in itertools.pairwise(probes):
-        before = _offset_s(base + a * _SECOND, tz)
-        if _offset_s(base + b * _SECOND, tz) != before:
-            lo, hi = a, b
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                lo, hi = (mid, hi) if _offset_s(base + mid * _SECOND, tz) == before else (lo, mid)
-            shifts.append((hi, _offset_s(base + hi * _SECOND, tz) - offset0))
-    fields = (params, wall_start_s, seconds, tuple(shifts))
+    shifts = () if params.tz == "UTC" else _shifts(base, seconds, tz)  # UTC never changes
+    fields = (params, wall_start_s, seconds, shifts)
     # Days without a clock change share one shape object (params are shared already).
     shape = _SHAPES.setdefault(fields, _Shape(*fields))
     return _Day(base, shape, tuple(base + h * _HOUR for h in range(seconds // HOUR_S + 1)))
 
 
 _SHAPES: dict[tuple[object, ...], _Shape] = {}
+
+
+def _shifts(base: datetime, seconds: int, tz: ZoneInfo) -> tuple[tuple[int, int], ...]:
+    """(grid second, offset change since ``base``) of each clock change in the window.
+
+    Clock changes are hours apart, so probing every 15 minutes finds each one. Each
+    probe's offset is looked up once (the lookups are most of a new day's cost).
+    """
+    probes = [*range(0, seconds, 900), seconds]
+    offsets = [_offset_s(base + p * _SECOND, tz) for p in probes]
+    shifts: list[tuple[int, int]] = []
+    for (a, before), (b, after) in itertools.pairwise(zip(probes, offsets, strict=True)):
+        if after != before:
+            lo, hi = a, b
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if _offset_s(base + mid * _SECOND, tz) == before else (lo, mid)
+            shifts.append((hi, _offset_s(base + hi * _SECOND, tz) - offsets[0]))
+    return tuple(shifts)
 
 
 def _rate(params: _Params, minutes: FloatArray) -> FloatArray:
@@ -249,6 +257,47 @@ def _cells(shape: _Shape) -> tuple[FloatArray, IntArray]:
 
 @lru_cache(maxsize=64)
 def _tables(shape: _Shape, n: int, first: int) -> _Tables:
+    stack = _stack(shape, first, n)
+    neg_f = stack.rows[: n + 1]
+    steps = tuple(neg_f[r].data for r in range(n, 0, -1))
+    return _Tables(
+        neg_f, stack.lo, stack.span, stack.g_cells, steps, stack.lo_list, stack.span_list
+    )
+
+
+class _Stack(NamedTuple):
+    """The rows ``-F[0..]`` of one (shape, first), shared by every ``n``: row ``r`` depends
+    on ``r`` alone, so a day of ``n`` actions reads the first ``n + 1`` rows of the stack."""
+
+    rows: FloatArray
+    lo: IntArray
+    span: IntArray
+    g_cells: int
+    lo_list: list[int]
+    span_list: list[int]
+    weight: FloatArray
+
+
+_STACKS: dict[tuple[_Shape, int], _Stack] = {}
+
+
+def _stack(shape: _Shape, first: int, n: int) -> _Stack:
+    """The stack of (shape, first) with at least ``n + 1`` rows, grown from its last row
+    (the rows are the same whenever they are computed)."""
+    stack = _STACKS.get((shape, first))
+    if stack is None:
+        stack = _new_stack(shape, first)
+    if len(stack.rows) <= n:
+        stack = stack._replace(rows=_grow(stack, n + 1))
+        for arr in (stack.rows, stack.lo, stack.span):
+            arr.flags.writeable = False
+        if len(_STACKS) >= 64:
+            _STACKS.clear()
+        _STACKS[(shape, first)] = stack
+    return stack
+
+
+def _new_stack(shape: _Shape, first: int) -> _Stack:
     rate, span = _cells(shape)
     j0 = first // CELL_S
     lo = np.arange(j0, len(span), dtype=np.int64) * CELL_S
@@ -258,21 +307,25 @@ def _tables(shape: _Shape, n: int, first: int) -> _Tables:
     weight = rate[j0:] * span
     # Smallest cell gap whose seconds can still be gap_s apart (offsets span 0..14).
     g = max(0, _ceil_div(shape.params.gap_s - (CELL_S - 1), CELL_S))
-    cells = len(span)
-    neg_f = np.zeros((n + 1, cells + g + 1))
-    f_prev = np.ones(cells + g + 1)
-    neg_f[0] = -f_prev
-    for r in range(1, n + 1):
+    rows = -np.ones((1, len(span) + g + 1))
+    return _Stack(rows, lo, span, g, lo.tolist(), span.tolist(), weight)
+
+
+def _grow(stack: _Stack, count: int) -> FloatArray:
+    """``count`` rows: the stack's own, then each next one from the one before."""
+    g, weight = stack.g_cells, stack.weight
+    cells = len(weight)
+    neg_f = np.zeros((count, stack.rows.shape[1]))
+    neg_f[: len(stack.rows)] = stack.rows
+    f_prev = -stack.rows[-1]
+    for r in range(len(stack.rows), count):
         f = np.zeros(cells + g + 1)
         f[:cells] = np.cumsum((weight * f_prev[g : g + cells])[::-1])[::-1]
         if f[0] > 0:
             f /= f[0]  # only ratios within a row matter; this keeps them in range
         neg_f[r] = -f
         f_prev = f
-    for arr in (neg_f, lo, span):
-        arr.flags.writeable = False
-    steps = tuple(neg_f[r].data for r in range(n, 0, -1))
-    return _Tables(neg_f, lo, span, g, steps, lo.tolist(), span.tolist())
+    return neg_f
 
 
 def _propose(rng: np.random.Generator, tab: _Tables, n: int, batch: int) -> IntArray:

@@ -179,7 +179,7 @@ def revise(
     report = PlanReport()
     coverage = Coverage.from_ledger(profiles, ledger, settings.tz)
     open_keys: list[str] = []
-    open_slots: list[list[ScheduledEngagement]] = []
+    open_at: list[list[int]] = []  # per open day, the positions of its pending slots
     found: list[tuple[date, list[datetime], datetime]] = []  # per open day
     executed: list[ScheduledEngagement] = []
     plan_days = plan.days
@@ -198,12 +198,13 @@ def revise(
                 or (v["status"] is not _PENDING and v["scheduled_at"] >= earliest_today)
             ]
             continue
-        slots = [e for e in engagements if e.status is _PENDING]
-        if len(slots) < len(engagements):
+        at = [i for i, e in enumerate(engagements) if e.status is _PENDING]
+        if len(at) < len(engagements):
             executed += [e for e in engagements if e.status is not _PENDING]
         open_keys.append(key)
-        open_slots.append(slots)
-        found.append((on, [e.scheduled_at for e in slots], _day_start(on, settings, now)))
+        open_at.append(at)
+        instants = [engagements[i].scheduled_at for i in at]
+        found.append((on, instants, _day_start(on, settings, now)))
     busy_today = _busy_today(executed, today, coverage)
     open_days = [
         OpenDay(on, instants, start, busy_today if on == today else _NOBODY)
@@ -213,11 +214,17 @@ def revise(
     assignments = assign_days(open_days, coverage, settings=settings, rng=rng, fill=fill)
     days = dict(plan_days)
     profiles_by_key = coverage.profiles
-    for key, slots, assigned in zip(open_keys, open_slots, assignments, strict=False):
-        rebound: dict[str, ScheduledEngagement] = {}
-        for slot, pick in zip(slots, assigned.picks, strict=True):
+    for key, at, assigned in zip(open_keys, open_at, assignments, strict=False):
+        if not at:
+            continue
+        # Shallow copies: untouched slots, and days without a re-bound slot, are shared
+        # with the old plan, which nobody mutates.
+        day = days[key]
+        engagements = list(day.engagements)
+        for i, pick in zip(at, assigned.picks, strict=True):
             # model_copy(update=...) without its generic work (see _assemble); the copy
             # keeps the field order, only the re-bound values change.
+            slot = engagements[i]
             old = slot.__dict__
             values = old.copy()
             if pick is None:
@@ -226,14 +233,8 @@ def revise(
                 _bind(values, pick, profiles_by_key)
             if values["linkedin_url"] != old["linkedin_url"] or values["forced"] != old["forced"]:
                 report.rebound += 1
-            rebound[old["slot_id"]] = _assemble(values, slot.__pydantic_fields_set__ | _REBOUND)
-        if rebound:
-            # Shallow copies: untouched slots, and days without a re-bound slot, are shared
-            # with the old plan, which nobody mutates. Slot ids are unique in a plan (they
-            # key its slots in the store), so only this day holds the re-bound ones.
-            day = days[key]
-            engagements = [rebound.get(e.slot_id, e) for e in day.engagements]
-            days[key] = _copy(day, {"engagements": engagements})
+            engagements[i] = _assemble(values, slot.__pydantic_fields_set__ | _REBOUND)
+        days[key] = _copy(day, {"engagements": engagements})
     revised = _copy(plan, {"revision": plan.revision + 1, "days": days})
     _tally(report, assignments, coverage, now)
     return revised, report

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import struct
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from config.settings import Settings
+from planner import timing
 from planner.assignment import NEVER_DAY, NEVER_US, Coverage, LocalCalendar, instants_us, to_us
 from planner.ledger import LedgerEntry, LedgerState, advance, record_outcome
 from planner.profiles import Profile, _normalise, profile_key
@@ -280,6 +281,48 @@ def test_a_zero_draw_is_masked_not_logged() -> None:
     draws = np.array([0.5, 0.0, 0.25, 0.75, 0.125, 0.875])
     rngs = (_Replay([draws.copy()]), _Replay([draws.copy()]))
     _assert_selects_plainly(days, [5] * 12, 3, [11] * 14, rngs, _SETTINGS)
+
+
+def _plain_rows(shape: Any, n: int, first: int) -> np.ndarray:
+    """-F[0..n] as the sampler's backward pass defines it, computed for ``n`` alone."""
+    rate, span = timing._cells(shape)
+    j0 = first // timing.CELL_S
+    lo = np.arange(j0, len(span), dtype=np.int64) * timing.CELL_S
+    span = span[j0:].copy()
+    span[0] -= first - lo[0]
+    weight = rate[j0:] * span
+    g = max(0, -(-(shape.params.gap_s - (timing.CELL_S - 1)) // timing.CELL_S))
+    cells = len(span)
+    rows = [np.ones(cells + g + 1)]
+    for _ in range(n):
+        f = np.zeros(cells + g + 1)
+        f[:cells] = np.cumsum((weight * rows[-1][g : g + cells])[::-1])[::-1]
+        if f[0] > 0:
+            f /= f[0]
+        rows.append(f)
+    return -np.array(rows)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin"])
+def test_tables_share_rows_whatever_the_order(zone: str) -> None:
+    """Days of different sizes read one stack of rows; grown in any order, each size's
+    table holds exactly the rows computed for that size alone."""
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, TIMEZONE=zone, OPERATING_START=time(1, 0), OPERATING_END=time(12, 0)
+    )
+    _, shape, _ = _grid(date(2026, 3, 29), _params(settings))  # Berlin springs forward
+    assert bool(shape.shifts) == (zone != "UTC")
+    for order in ([3, 7, 12, 20], [20, 12, 7, 3], [7, 3, 20, 12]):
+        _tables.cache_clear()
+        timing._STACKS.clear()
+        for first in (0, 3_601):
+            for n in order:
+                tab = _tables(shape, n, first)
+                want = _plain_rows(shape, n, first)
+                assert tab.neg_f.shape == want.shape
+                assert np.array_equal(tab.neg_f, want)
+                assert [np.asarray(step).tolist() for step in tab.steps] == want[:0:-1].tolist()
+                assert tab.lo[0] == first and not tab.neg_f.flags.writeable
 
 
 @pytest.mark.parametrize("n", [1, 5, 12, 20])
