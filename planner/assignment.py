@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from itertools import repeat
-from operator import attrgetter, is_
+from itertools import compress, count, repeat
+from operator import attrgetter, is_, is_not
 from typing import NamedTuple
 
 import numpy as np
@@ -49,12 +49,8 @@ NEVER_DAY = np.iinfo(np.int64).min // 2  # local date of "never": before any yes
 
 def to_us(instant: datetime) -> int:
     """Epoch microseconds of an aware instant (exact integer arithmetic)."""
-    if instant.tzinfo is UTC:
-        # Planning converts thousands of fresh UTC instants per pass: from the fields this
-        # costs a quarter of subtracting datetimes (or of hashing one for a cache).
-        days = instant.toordinal() - _EPOCH_ORDINAL
-        seconds = days * 86_400 + instant.hour * 3_600 + instant.minute * 60 + instant.second
-        return seconds * 1_000_000 + instant.microsecond
+    # One subtraction and one floor division, both in C (an instant in UTC skips the
+    # offsets, as the epoch is in UTC too): cheaper than combining the instant's fields.
     return (instant - _EPOCH) // _US
 
 
@@ -221,7 +217,7 @@ _LAST_TABLE: list[_ProfileTable | None] = [None]
 class _LedgerRead:
     """A ledger as read for one profile table and calendar: per position, the last success
     (the later of the source's and the ledger's; NEVER_US for none), its local date, the
-    end of a cooldown (NEVER_US for none), and the entries they were read from.
+    end of a cooldown (NEVER_US for none), and the keys and entries they were read from.
 
     Planning reads a ledger every day in which only the day's attempts changed entries.
     Entries are immutable (``LedgerState`` tuples, frozen ``LedgerEntry`` models), so an
@@ -232,7 +228,8 @@ class _LedgerRead:
 
     table: _ProfileTable
     calendar: LocalCalendar
-    entries: dict[str, LedgerView]
+    keys: list[str]  # the ledger's, in its order
+    entries: list[LedgerView]  # in the same order
     done_us: IntArray
     done_day: IntArray
     cooldown_us: IntArray
@@ -243,42 +240,57 @@ class _LedgerRead:
     ) -> _LedgerRead:
         last = _LAST_READ.get(id(table))
         if last is None or last.table is not table or last.calendar is not calendar:
-            read = cls._read(table, ledger, calendar)
-            return cls._keep(read, read.entries.values())
-        before = last.entries
-        changed = {k: e for k, e in ledger.items() if before.get(k) is not e}
-        if not changed and len(ledger) == len(before):
+            return cls._read(table, ledger, calendar)
+        keys, entries = list(ledger), list(ledger.values())
+        n = len(last.keys)
+        # A dict keeps its keys in insertion order, and replacing an entry keeps its place:
+        # while entries are only replaced or added, the keys read last time come first, in
+        # the same order, and an entry is new exactly where it is not the object read at its
+        # place. Anything else (an entry went away) is read anew.
+        if keys[:n] != last.keys:
+            return cls._read(table, ledger, calendar)
+        changed = list(compress(count(), map(is_not, entries, last.entries)))
+        changed += range(n, len(keys))
+        if not changed:
             return last
-        added = sum(k not in before for k in changed)
-        if len(ledger) != len(before) + added:  # an entry went away: read it all again
-            read = cls._read(table, ledger, calendar)
-            return cls._keep(read, read.entries.values())
-        source, position = table.done_list, table.position
+        return cls._keep(last._updated(keys, entries, changed), map(entries.__getitem__, changed))
+
+    def _updated(
+        self, keys: list[str], entries: list[LedgerView], changed: list[int]
+    ) -> _LedgerRead:
+        """This read with the ledger's ``entries`` at places ``changed`` read anew."""
+        table, before = self.table, self.entries
+        source, position, n = table.done_list, table.position, len(before)
         done_at: list[int] = []
         done: list[int] = []
         cooldown_at: list[int] = []
         cooldown: list[int] = []
-        for key, entry in changed.items():
-            i = position.get(key)
+        for j in changed:
+            i = position.get(keys[j])
             if i is None:
                 continue
-            old = before.get(key)
+            entry = entries[j]
+            old = before[j] if j < n else None
             t, c = entry.last_done_at, entry.cooldown_until
             if old is None or t is not old.last_done_at:
                 done_at.append(i)
-                done.append(source[i] if t is None else max(source[i], to_us(t)))
+                if t is None:
+                    done.append(source[i])
+                else:
+                    us = to_us(t)
+                    done.append(us if us > source[i] else source[i])  # max(), minus its call
             if old is None or c is not old.cooldown_until:
                 cooldown_at.append(i)
                 cooldown.append(NEVER_US if c is None else to_us(c))
-        read = cls(
+        return _LedgerRead(
             table,
-            calendar,
-            {**before, **changed},
-            _updated(last.done_us, done_at, done),
-            _updated(last.done_day, done_at, calendar.ordinal_list(done)),
-            _updated(last.cooldown_us, cooldown_at, cooldown),
+            self.calendar,
+            keys,
+            entries,
+            _with(self.done_us, done_at, done),
+            _with(self.done_day, done_at, self.calendar.ordinal_list(done)),
+            _with(self.cooldown_us, cooldown_at, cooldown),
         )
-        return cls._keep(read, changed.values())
 
     @classmethod
     def _read(
@@ -286,25 +298,26 @@ class _LedgerRead:
     ) -> _LedgerRead:
         done = np.full(len(table.keys), NEVER_US, dtype=np.int64)
         cooldown = done.copy()
-        if ledger:
-            n = len(ledger)
-            found = np.fromiter(map(table.position.get, ledger, repeat(-1, n)), np.int64, n)
+        keys, entries = list(ledger), list(ledger.values())
+        if keys:
+            n = len(keys)
+            found = np.fromiter(map(table.position.get, keys, repeat(-1, n)), np.int64, n)
             known = found >= 0
             at = found[known]
-            entries = list(ledger.values())
             done[at] = instants_us(map(_LAST_DONE, entries))[known]
             cooldown[at] = instants_us(map(_COOLDOWN, entries))[known]
         # The later of the source's last engagement and the ledger's last success.
         np.maximum(done, table.done_us, out=done)
-        return cls(table, calendar, dict(ledger), done, calendar.ordinals(done), cooldown)
+        done_day = calendar.ordinals(done)
+        for array in (done, done_day, cooldown):
+            array.setflags(write=False)
+        return cls._keep(cls(table, calendar, keys, entries, done, done_day, cooldown), entries)
 
     @staticmethod
     def _keep(read: _LedgerRead, new: Iterable[LedgerView]) -> _LedgerRead:
         """``read``, remembered if its ``new`` entries (the others were checked when read
         before) are all immutable."""
-        for array in (read.done_us, read.done_day, read.cooldown_us):
-            array.flags.writeable = False
-        if all(type(e) in _IMMUTABLE for e in new):
+        if _IMMUTABLE.issuperset(map(type, new)):
             _LAST_READ.clear()  # one table at a time: planning passes over one list
             _LAST_READ[id(read.table)] = read
         else:
@@ -312,13 +325,17 @@ class _LedgerRead:
         return read
 
 
-def _updated(array: IntArray, at: list[int], values: list[int]) -> IntArray:
-    """A copy of ``array`` with ``values`` at positions ``at`` (itself if there are none:
-    reads never write their arrays)."""
+def _with(array: IntArray, at: list[int], values: list[int]) -> IntArray:
+    """A read-only copy of ``array`` with ``values`` at positions ``at`` (itself if there
+    are none: reads never write their arrays)."""
     if not at:
         return array
     out = array.copy()
-    out[at] = values
+    # A day changes a dozen entries: setting them one by one costs less than converting
+    # both lists to arrays for one fancy assignment.
+    for i, value in zip(at, values, strict=True):
+        out[i] = value
+    out.setflags(write=False)
     return out
 
 
@@ -393,10 +410,13 @@ class Coverage:
 
     def project_positions(self, positions: list[int], instants: Sequence[datetime]) -> None:
         """``project`` the profiles at ``positions`` (none twice) at the matching instants."""
-        if positions:
-            us = [to_us(t) for t in instants]
-            self.done_us[positions] = us
-            self.done_day[positions] = self.calendar.ordinal_list(us)
+        us = [to_us(t) for t in instants]
+        # A day's dozen picks: set one by one, which costs less than converting the lists
+        # to arrays for a fancy assignment.
+        done_us, done_day = self.done_us, self.done_day
+        for i, u, day in zip(positions, us, self.calendar.ordinal_list(us), strict=True):
+            done_us[i] = u
+            done_day[i] = day
 
     def in_cooldown(self, at: datetime) -> BoolArray:
         """Which profiles are cooling down at ``at``."""
@@ -463,7 +483,10 @@ def assign_days(
             )
         ]
         picks += [None] * (budget - len(picks))
-        order = rng.permutation(budget).tolist()  # slot j gets the pick ranked order[j]
+        # Slot j gets the pick ranked order[j]. Shuffling the list draws what permutation()
+        # draws for its arange (the same Fisher-Yates swaps), without the array round trip.
+        order = list(range(budget))
+        rng.shuffle(order)
         placed: list[Pick | None] = [picks[i] for i in order]
         n = len(at)
         coverage.project_positions(
@@ -482,7 +505,9 @@ def _clocks(
     start = to_us(open_day.day_start)
     deadline = coverage.done_day[who] + settings.COVERAGE_GUARANTEE_DAYS
     # Seconds first, then days: the same two roundings as timedelta.total_seconds() / 86400.
-    if NEVER_US not in done:  # the usual case, without the masking
+    # NEVER_US is the smallest int64, so it is absent exactly when the minimum is larger:
+    # one reduction, where ``in`` compares and scans.
+    if not len(done) or done.min() > NEVER_US:  # the usual case, without the masking
         return np.maximum(0.0, (start - done) / 1e6 / 86_400), deadline
     never = done == NEVER_US
     days_since = np.maximum(0.0, (start - np.where(never, 0, done)) / 1e6 / 86_400)

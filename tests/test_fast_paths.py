@@ -325,6 +325,18 @@ def test_tables_share_rows_whatever_the_order(zone: str) -> None:
                 assert tab.lo[0] == first and not tab.neg_f.flags.writeable
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_shuffling_a_list_draws_the_permutation(seed: int) -> None:
+    """assign_days orders a day's slots by shuffling a list: the same order, and the same
+    generator state after, as numpy's permutation of as many."""
+    for n in range(30):
+        by_permutation, by_shuffle = np.random.default_rng(seed), np.random.default_rng(seed)
+        order = list(range(n))
+        by_shuffle.shuffle(order)
+        assert order == by_permutation.permutation(n).tolist()
+        assert by_shuffle.bit_generator.state == by_permutation.bit_generator.state
+
+
 @pytest.mark.parametrize("n", [1, 5, 12, 20])
 def test_first_valid_row_is_the_batch_answer(settings: Settings, n: int) -> None:
     """Walking rows one by one accepts the row the batch sampler would accept first."""

@@ -386,3 +386,10 @@ def test_coverage_reads_a_changed_ledger_exactly(zone: str) -> None:
     check(ledger)
     mutable.last_done_at = at[0]  # changed in place: never taken from memory
     check(ledger)
+    ledger[keys[3]] = LedgerState(at[4])  # immutable again: remembered
+    check(ledger)
+    del ledger[keys[0]]
+    ledger[keys[0]] = LedgerState(at[0])  # back, now last in the ledger's order
+    check(ledger)
+    ledger[keys[5]] = ledger.pop(keys[0])  # the same entries in the same order, one key new
+    check(ledger)
