@@ -312,6 +312,7 @@ def _mark(slot: ScheduledEngagement, status: Status) -> None:
 def run_seed_static(runner: Runner, rng: np.random.Generator) -> Trace:
     settings, params, trace = runner.settings, runner.params, runner.trace
     seed = SeedPlan.for_days(params.days - int(trace.last_done.min()), settings)
+    attempt = runner.attempt  # per pick
     for week in range(params.weeks + params.warmup_weeks):
         first = 7 * week
         budgets = sample_daily_budgets(rng, 7, settings.WEEKLY_BUDGET_TARGET, settings).budgets
@@ -320,9 +321,9 @@ def run_seed_static(runner: Runner, rng: np.random.Generator) -> Trace:
         for day, (forced, sampled) in enumerate(plan, first):
             at = runner.mornings[day]
             for i in forced:
-                runner.attempt(day, i, at, True)
+                attempt(day, i, at, True)
             for i in sampled:
-                runner.attempt(day, i, at, False)
+                attempt(day, i, at, False)
             runner.end_of_day(day)
     return trace
 
@@ -374,7 +375,9 @@ class SeedPlan:
         settings = self.settings
         who = fresh.nonzero()[0]  # key order, as the profiles are
         days_since = day - projected[who]
-        jitter = rng.uniform(0.0, settings.PRIORITY_JITTER_MAX, size=len(who))
+        # uniform(0, max) is 0.0 + max * random() in numpy: the very floats of this product,
+        # minus uniform's argument checks.
+        jitter = rng.random(len(who)) * settings.PRIORITY_JITTER_MAX
         scores = self.base[days_since] + jitter
         order = ranking(scores)  # positions in ``who``
         ranked = who[order]
@@ -430,6 +433,7 @@ def run_token_bucket(runner: Runner, rng: np.random.Generator) -> Trace:
     settings, trace = runner.settings, runner.trace
     scores = LegacyScores.of(runner.world, runner.params.days - int(trace.last_done.min()))
     weekly_tokens = float(settings.WEEKLY_LIMIT)
+    attempt = runner.attempt  # per pick
     week: list[int] = []
     for day in range(runner.params.days):
         weekly_tokens = min(float(settings.WEEKLY_LIMIT), weekly_tokens + settings.WEEKLY_LIMIT / 7)
@@ -441,7 +445,7 @@ def run_token_bucket(runner: Runner, rng: np.random.Generator) -> Trace:
         for i in top:
             if daily_tokens < 1 or weekly_tokens < 1:
                 break
-            outcome = runner.attempt(day, i, at, False)
+            outcome = attempt(day, i, at, False)
             attempted += 1
             if outcome is _DONE:  # the old engine consumed tokens on success only
                 daily_tokens -= 1

@@ -12,20 +12,21 @@ import json
 import os
 import sys
 import time as _time
-from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from collections import defaultdict
+from datetime import datetime, time, timedelta, tzinfo
 from functools import lru_cache, partial
-from itertools import pairwise
 from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
 
 from config.settings import Settings
+from planner.assignment import US_PER_DAY, to_us
 from planner.weekly_plan import Status
 from tests.simulation import CHECKED, SimParams, Trace, map_runs, run_one, weighted_sample
 
-_HOUR = timedelta(hours=1)
+_HOUR_US = 3_600_000_000
+_US = timedelta(microseconds=1)
 _DONE = Status.DONE  # read per attempt: a module global is several times cheaper than a member
 
 THRESHOLDS = ("7", "10", "12", "14", "16")
@@ -108,31 +109,65 @@ def coverage_metrics(summaries: list[TraceSummary]) -> dict[str, Any]:
 
 def violations(trace: Trace, settings: Settings) -> dict[str, int]:
     """Count breaches of I1, I2, I4, I5 and I6 in what the late-binding policy executed."""
-    out = dict.fromkeys(VIOLATION_KEYS, 0)
-    times = sorted(a.instant for a in trace.actions)
-    gap = timedelta(minutes=settings.TIMING_MIN_GAP_MINUTES)
-    out["min_gap"] = sum(b - a < gap for a, b in pairwise(times))
+    instants = [action.instant for action in trace.actions]
+    # Exact epoch microseconds: differences, clock times and calendar days become integer
+    # arithmetic on arrays instead of a datetime operation per action (or pair).
+    us = np.array([to_us(t) for t in instants], dtype=np.int64)
+    days, clock = np.divmod(_local_us(us, instants, settings.tz), US_PER_DAY)
+    us.sort()
+    gap = timedelta(minutes=settings.TIMING_MIN_GAP_MINUTES) // _US  # rounded as a timedelta
+    start, end = _clock_us(settings.OPERATING_START), _clock_us(settings.OPERATING_END)
+    return {
+        "cap": _cap_breaches(us, days, settings),
+        "budget": _budget_breaches(trace.budgets, settings),
+        "consecutive_day": _after_a_success(trace.attempts),
+        "min_gap": int(np.count_nonzero(np.diff(us) < gap)),
+        "outside_hours": len(us) - int(np.count_nonzero((start <= clock) & (clock < end))),
+    }
+
+
+def _local_us(us: np.ndarray, instants: list[datetime], tz: tzinfo) -> np.ndarray:
+    """``us`` (of ``instants``) moved to the local wall clock of ``tz``: an instant's local
+    clock time and date are those of these microseconds since 1970-01-01 00:00."""
+    if getattr(tz, "key", None) == "UTC":
+        return us
+    offsets = [t.astimezone(tz).utcoffset() // _US for t in instants]
+    return us + np.array(offsets, dtype=np.int64)
+
+
+def _clock_us(clock: time) -> int:
+    """Microseconds since midnight of a clock time (compared as ``time`` objects compare)."""
+    seconds = (clock.hour * 60 + clock.minute) * 60 + clock.second
+    return seconds * 1_000_000 + clock.microsecond
+
+
+def _cap_breaches(us: np.ndarray, days: np.ndarray, settings: Settings) -> int:
+    """Hours, local days and local ISO weeks over their cap (I1): ``us`` sorted, ``days``
+    (days since 1970-01-01, local) in any order."""
     h = settings.HOURLY_LIMIT  # the h-th action before must be at least an hour earlier
-    out["cap"] = sum(b - a < _HOUR for a, b in zip(times, times[h:], strict=False))
-    tz = settings.tz  # a property making a ZoneInfo: once, not per action
-    # In UTC the instants (aware UTC, as a slot's scheduled_at is) are on local clock and
-    # date already; astimezone would cost a third of this check.
-    utc = getattr(tz, "key", None) == "UTC" and all(t.tzinfo is UTC for t in times)
-    local = times if utc else [t.astimezone(tz) for t in times]
-    start, end = settings.OPERATING_START, settings.OPERATING_END
-    out["outside_hours"] = sum(not start <= t.time() < end for t in local)
-    per_day = Counter(map(datetime.date, local))
-    per_week: Counter[tuple[int, int]] = Counter()
-    for d, count in per_day.items():
-        per_week[d.isocalendar()[:2]] += count
-    out["cap"] += sum(c > settings.DAILY_LIMIT for c in per_day.values())
-    out["cap"] += sum(c > settings.WEEKLY_LIMIT for c in per_week.values())
-    for week in trace.budgets:
-        bad_day = any(not settings.DAILY_BUDGET_MIN <= b <= settings.daily_cap for b in week)
-        out["budget"] += int(sum(week) != settings.WEEKLY_BUDGET_TARGET or bad_day)
-    done = {attempt for attempt, outcome in trace.attempts.items() if outcome is _DONE}
-    out["consecutive_day"] = sum((day - 1, key) in done for day, key in trace.attempts)
-    return out
+    found = int(np.count_nonzero(us[h:] - us[:-h] < _HOUR_US))
+    if len(days):
+        # 1970-01-01 was a Thursday: shifted by three days, ISO weeks (Monday to Sunday)
+        # are whole sevens.
+        weeks = (days + 3) // 7
+        found += int(np.count_nonzero(np.bincount(days - days.min()) > settings.DAILY_LIMIT))
+        found += int(np.count_nonzero(np.bincount(weeks - weeks.min()) > settings.WEEKLY_LIMIT))
+    return found
+
+
+def _budget_breaches(budgets: list[list[int]], settings: Settings) -> int:
+    """Weeks whose budgets miss the target or leave a day's bounds (I6)."""
+    low, high = settings.DAILY_BUDGET_MIN, settings.daily_cap
+    return sum(
+        sum(week) != settings.WEEKLY_BUDGET_TARGET or any(not low <= b <= high for b in week)
+        for week in budgets
+    )
+
+
+def _after_a_success(attempts: dict[tuple[int, str], Status]) -> int:
+    """Attempts on a profile the day after its success (I5)."""
+    next_days = {(day + 1, key) for (day, key), outcome in attempts.items() if outcome is _DONE}
+    return len(next_days & attempts.keys())
 
 
 def checked_run(
@@ -304,6 +339,15 @@ def test_weighted_sample_draws_as_numpy_choice() -> None:
         ours, numpy = np.random.default_rng(seed), np.random.default_rng(seed)
         expected = numpy.choice(size, size=k, replace=False, p=p).tolist()
         assert weighted_sample(ours, p, k) == expected
+        assert ours.random() == numpy.random()
+
+
+def test_seed_jitter_draws_as_numpy_uniform() -> None:
+    """The seed plan's jitter, ``max * random()``, is ``uniform(0, max)`` float for float."""
+    for seed in range(200):
+        ours, numpy = np.random.default_rng(seed), np.random.default_rng(seed)
+        size = seed % 120 + 1
+        assert np.array_equal(ours.random(size) * 5.0, numpy.uniform(0.0, 5.0, size=size))
         assert ours.random() == numpy.random()
 
 
