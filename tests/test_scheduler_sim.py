@@ -23,6 +23,7 @@ import pytest
 from config.settings import Settings
 from planner.assignment import US_PER_DAY, to_us
 from planner.weekly_plan import Status
+from tests.percentile import percentile
 from tests.simulation import CHECKED, SimParams, Trace, map_runs, run_one, weighted_sample
 
 _HOUR_US = 3_600_000_000
@@ -96,7 +97,7 @@ def coverage_metrics(summaries: list[TraceSummary]) -> dict[str, Any]:
         ),
         "unreachable_profiles": sum(s.unreachable for s in summaries),
         "worst_gap_days": max([0, *(s.worst for s in summaries)]),
-        "p99_gap_days": float(np.percentile(gaps, 99)) if gaps else 0.0,
+        "p99_gap_days": percentile(gaps, 99) if gaps else 0.0,
         "daily_budget": {
             "min": int(min(per_day)),
             "max": int(max(per_day)),
