@@ -63,10 +63,10 @@ class LedgerState(NamedTuple):
 _COUNTED = frozenset({Status.DONE, Status.FAILED, *UNREACHABLE_ANSWERS, Status.UNKNOWN})
 """Outcomes where an attempt happened; skipped and missed ones change nothing."""
 _DONE = Status.DONE  # a module global reads several times faster than an enum member
-# ``_new_state(LedgerState, (six values))`` is ``LedgerState(six values)``, the same tuple,
+# ``_tuple_new(LedgerState, (six values))`` is ``LedgerState(six values)``, the same tuple,
 # minus the Python frame of the NamedTuple's generated ``__new__`` (the coverage simulation
 # advances hundreds of thousands of states).
-_new_state = tuple.__new__
+_tuple_new = tuple.__new__
 
 
 def advance(state: LedgerState, outcome: Status, at: datetime, settings: Settings) -> LedgerState:
@@ -81,13 +81,13 @@ def advance(state: LedgerState, outcome: Status, at: datetime, settings: Setting
     if outcome not in _COUNTED:
         return state
     if outcome is _DONE:
-        return _new_state(LedgerState, (at, at, outcome, 0, 0, None))
+        return _tuple_new(LedgerState, (at, at, outcome, 0, 0, None))
     unreachable = state.consecutive_unreachable + (1 if outcome in UNREACHABLE_ANSWERS else 0)
     cooldown = state.cooldown_until
     if unreachable >= settings.UNREACHABLE_AFTER_ATTEMPTS:
         cooldown = at + timedelta(days=settings.UNREACHABLE_COOLDOWN_DAYS)
         unreachable = 0
-    return _new_state(
+    return _tuple_new(
         LedgerState,
         (state.last_done_at, at, outcome, state.consecutive_non_done + 1, unreachable, cooldown),
     )

@@ -263,8 +263,14 @@ def _scores(
     return _score_array(days, rng, settings)
 
 
+def priority_base(days: FloatArray, settings: Settings) -> FloatArray:
+    """``calculate_priorities`` before its jitter: ``min(days * weight, cap)``."""
+    base: FloatArray = np.minimum(days * settings.PRIORITY_DAYS_WEIGHT, settings.PRIORITY_DAYS_CAP)
+    return base
+
+
 def _score_array(days: FloatArray, rng: np.random.Generator, settings: Settings) -> FloatArray:
-    base = np.minimum(days * settings.PRIORITY_DAYS_WEIGHT, settings.PRIORITY_DAYS_CAP)
+    base = priority_base(days, settings)
     jitter = rng.uniform(0.0, settings.PRIORITY_JITTER_MAX, size=len(days))
     out: FloatArray = base + jitter
     return out

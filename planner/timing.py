@@ -289,8 +289,7 @@ def _stack(shape: _Shape, first: int, n: int) -> _Stack:
         stack = _new_stack(shape, first)
     if len(stack.rows) <= n:
         stack = stack._replace(rows=_grow(stack, n + 1))
-        for arr in (stack.rows, stack.lo, stack.span):
-            arr.flags.writeable = False
+        stack.rows.flags.writeable = False
         if len(_STACKS) >= 64:
             _STACKS.clear()
         _STACKS[(shape, first)] = stack
@@ -308,6 +307,7 @@ def _new_stack(shape: _Shape, first: int) -> _Stack:
     # Smallest cell gap whose seconds can still be gap_s apart (offsets span 0..14).
     g = max(0, _ceil_div(shape.params.gap_s - (CELL_S - 1), CELL_S))
     rows = -np.ones((1, len(span) + g + 1))
+    lo.flags.writeable = span.flags.writeable = False
     return _Stack(rows, lo, span, g, lo.tolist(), span.tolist(), weight)
 
 

@@ -44,7 +44,12 @@ from config.settings import Settings
 from planner.budgets import sample_daily_budgets
 from planner.ledger import LedgerState, advance
 from planner.profiles import Profile
-from planner.scoring import LEGACY_DAYS_WEIGHT, LEGACY_JITTER, LEGACY_RECENCY_BONUS
+from planner.scoring import (
+    LEGACY_DAYS_WEIGHT,
+    LEGACY_JITTER,
+    LEGACY_RECENCY_BONUS,
+    priority_base,
+)
 from planner.week import build_week, revise
 from planner.weekly_plan import ScheduledEngagement, Status, WeeklyPlan
 
@@ -345,11 +350,7 @@ class SeedPlan:
         """A plan for days since of at most ``most``. They are whole numbers (day indices
         apart), so the score's unjittered part is a lookup: the very floats
         ``calculate_priorities`` computes, for a fraction of its array arithmetic."""
-        days = np.arange(most + 1, dtype=np.float64)
-        return cls(
-            settings,
-            np.minimum(days * settings.PRIORITY_DAYS_WEIGHT, settings.PRIORITY_DAYS_CAP),
-        )
+        return cls(settings, priority_base(np.arange(most + 1, dtype=np.float64), settings))
 
     def week(
         self, first: int, budgets: tuple[int, ...], last_done: np.ndarray, rng: np.random.Generator
