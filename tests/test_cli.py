@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -56,23 +58,41 @@ def test_dry_run_json_is_the_seed_plan_object(redis_url: str, redis_client: redi
     assert not redis_client.keys("eng:*")
 
 
-def test_same_seed_same_dry_run(redis_url: str) -> None:
-    """Two dry runs with one seed print the same plan (I8)."""
-    args = (
-        "generate-week",
-        "--dry-run",
-        "--json",
-        "--week",
-        "next",
-        "--profiles",
-        str(EXAMPLES),
-        "--seed",
-        "4",
-    )
-    first, second = invoke(redis_url, *args), invoke(redis_url, *args)
+def dated_examples(tmp_path: Path) -> Path:
+    """The example profiles with each days-since turned into a fixed date.
+
+    A days-since cell counts back from the moment the command runs, so two runs a second
+    apart read different last engagements (and scores): not the same inputs.
+    """
+    with EXAMPLES.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert any(row["days_since_last_like"] for row in rows)  # the case this guards against
+    anchor = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    for row in rows:
+        if row["days_since_last_like"]:
+            days = float(row.pop("days_since_last_like"))
+            row["last_like_date"] = (anchor - timedelta(days=days)).isoformat()
+        row.pop("days_since_last_like", None)
+    out = tmp_path / "dated.csv"
+    with out.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def test_same_seed_same_dry_run(redis_url: str, tmp_path: Path) -> None:
+    """Two dry runs with one seed and the same dated profiles print the same plan (I8)."""
+    args = ("generate-week", "--dry-run", "--json", "--week", "next", "--seed", "4")
+    profiles = ("--profiles", str(dated_examples(tmp_path)))
+    first, second = invoke(redis_url, *args, *profiles), invoke(redis_url, *args, *profiles)
+    assert first[0] == second[0] == 0, first[1] + second[1]
     a, b = json.loads(first[1]), json.loads(second[1])
     a.pop("created_at"), b.pop("created_at")
     assert a == b
+    other = json.loads(invoke(redis_url, *args[:-1], "5", *profiles)[1])
+    other.pop("created_at")
+    assert other != a  # the seed reaches the plan
 
 
 def test_generate_store_show_and_status(redis_url: str, redis_client: redis.Redis) -> None:

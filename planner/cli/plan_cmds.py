@@ -40,7 +40,11 @@ WeekOption = Annotated[
 ]
 SeedOption = Annotated[
     int | None,
-    typer.Option("--seed", help="Random seed; the same seed and inputs give the same plan."),
+    typer.Option(
+        "--seed",
+        help="Random seed; the same seed and inputs give the same plan (a days-since "
+        "column counts back from the moment the command runs: dates compare runs).",
+    ),
 ]
 
 
