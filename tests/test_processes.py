@@ -489,7 +489,9 @@ def test_scheduler_outage_retimes_or_misses_overdue_slots(
     procs = rig.procs.start_backend(backend, workers=1)
     scheduler = procs[0]  # rqscheduler, or the worker that runs RQ's scheduler
     base = rig.live.clock() - V0
-    minutes = [3, 7, 8, 9, 19]
+    # 12 virtual minutes (12 s) between the first slot and the overdue ones: the first must
+    # run and the scheduler stop in between, which took 11 s on a heavily loaded machine.
+    minutes = [3, 15, 16, 17, 27]
     slots = rig.plan([base + timedelta(minutes=m) for m in minutes])
     first, overdue, _later = slots[0], slots[1:4], slots[4]
     rig.wait_terminal([first])
