@@ -69,10 +69,8 @@ def dated_examples(tmp_path: Path) -> Path:
     assert any(row["days_since_last_like"] for row in rows)  # the case this guards against
     anchor = datetime(2026, 1, 1, 9, tzinfo=UTC)
     for row in rows:
-        if row["days_since_last_like"]:
-            days = float(row.pop("days_since_last_like"))
-            row["last_like_date"] = (anchor - timedelta(days=days)).isoformat()
-        row.pop("days_since_last_like", None)
+        if days := row.pop("days_since_last_like"):
+            row["last_like_date"] = (anchor - timedelta(days=float(days))).isoformat()
     out = tmp_path / "dated.csv"
     with out.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
